@@ -1,0 +1,172 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+)
+
+const buildColumns = `SELECT b.id, i.name, b.status, b.recipe, b.target_image, b.digest, b.error, b.created_at, b.started_at, b.finished_at
+	FROM builds b JOIN images i ON i.id = b.image_id`
+
+// CreateBuild queues a new build of an image from recipe, to be pushed as target.
+func (s *Store) CreateBuild(ctx context.Context, image string, r Recipe, target string) (*Build, error) {
+	var b *Build
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		_, imageID, err := s.findImage(ctx, tx, image)
+		if err != nil {
+			return err
+		}
+		raw, _ := json.Marshal(r)
+		res, err := tx.ExecContext(ctx, `INSERT INTO builds (image_id, status, recipe, target_image, created_at) VALUES (?, ?, ?, ?, ?)`,
+			imageID, BuildQueued, string(raw), target, formatTime(s.now()))
+		if err != nil {
+			return err
+		}
+		id, _ := res.LastInsertId()
+		b, err = findBuild(ctx, tx, id)
+		return err
+	})
+	return b, err
+}
+
+// FindBuild returns one build.
+func (s *Store) FindBuild(ctx context.Context, id int64) (*Build, error) {
+	var b *Build
+	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
+		b, err = findBuild(ctx, tx, id)
+		return err
+	})
+	return b, err
+}
+
+// ListBuilds returns an image's builds, newest first.
+func (s *Store) ListBuilds(ctx context.Context, image string) ([]*Build, error) {
+	if _, err := s.FindImage(ctx, image); err != nil {
+		return nil, err
+	}
+	return queryBuilds(ctx, s.db, ` WHERE i.name = ? ORDER BY b.id DESC`, image)
+}
+
+// LatestBuilds returns the newest build of each of the named images.
+func (s *Store) LatestBuilds(ctx context.Context) (map[string]*Build, error) {
+	bs, err := queryBuilds(ctx, s.db, ` WHERE b.id IN (SELECT MAX(id) FROM builds GROUP BY image_id)`)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]*Build, len(bs))
+	for _, b := range bs {
+		m[b.Image] = b
+	}
+	return m, nil
+}
+
+// ListBuildsByStatus returns the builds in any of the states, oldest first.
+func (s *Store) ListBuildsByStatus(ctx context.Context, states ...BuildStatus) ([]*Build, error) {
+	if len(states) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(states))
+	for i, st := range states {
+		args[i] = st
+	}
+	return queryBuilds(ctx, s.db, ` WHERE b.status IN (`+placeholders(len(states))+`) ORDER BY b.id`, args...)
+}
+
+// StartBuild moves a queued build to running.
+func (s *Store) StartBuild(ctx context.Context, id int64) error {
+	return s.moveBuild(ctx, id, `UPDATE builds SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued'`,
+		"is no longer queued", formatTime(s.now()), id)
+}
+
+// SetBuildPhase records that a running build moved on (to pushing).
+func (s *Store) SetBuildPhase(ctx context.Context, id int64, st BuildStatus) error {
+	return s.moveBuild(ctx, id, `UPDATE builds SET status = ? WHERE id = ? AND status IN ('running', 'pushing')`,
+		"is not running", st, id)
+}
+
+// FinishBuild gives a build its final state. On success the image's URL (and
+// its GPU URL, unless a separate one is set) becomes the pushed reference in
+// the same transaction, so the image is ready exactly when its build says so.
+func (s *Store) FinishBuild(ctx context.Context, id int64, st BuildStatus, digest, reason string) error {
+	if st.Active() {
+		return Errorf(EINVALID, "%q is not a final build state.", st)
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		b, err := findBuild(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if !b.Status.Active() {
+			return Errorf(ECONFLICT, "Build %d has already finished (%s).", id, b.Status)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE builds SET status = ?, digest = ?, error = ?, finished_at = ? WHERE id = ?`,
+			st, digest, reason, formatTime(s.now()), id); err != nil {
+			return err
+		}
+		if st != BuildSucceeded {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE images SET url = ?, url_for_gpu = CASE WHEN use_gpu_url THEN url_for_gpu ELSE ? END,
+			updated_at = ? WHERE name = ?`, b.TargetImage, b.TargetImage, formatTime(s.now()), b.Image)
+		return err
+	})
+}
+
+func (s *Store) moveBuild(ctx context.Context, id int64, query, conflict string, args ...any) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			if _, err := findBuild(ctx, tx, id); err != nil {
+				return err
+			}
+			return Errorf(ECONFLICT, "Build %d %s.", id, conflict)
+		}
+		return nil
+	})
+}
+
+func findBuild(ctx context.Context, tx *sql.Tx, id int64) (*Build, error) {
+	bs, err := queryBuilds(ctx, tx, ` WHERE b.id = ?`, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(bs) == 0 {
+		return nil, Errorf(ENOTFOUND, "Build %d not found.", id)
+	}
+	return bs[0], nil
+}
+
+// querier is what *sql.DB and *sql.Tx share.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func queryBuilds(ctx context.Context, q querier, tail string, args ...any) ([]*Build, error) {
+	rows, err := q.QueryContext(ctx, buildColumns+tail, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Build
+	for rows.Next() {
+		var (
+			b                 Build
+			recipe, created   string
+			started, finished sql.NullString
+		)
+		if err := rows.Scan(&b.ID, &b.Image, &b.Status, &recipe, &b.TargetImage, &b.Digest, &b.Error, &created, &started, &finished); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(recipe), &b.Recipe); err != nil {
+			return nil, errors.Join(errors.New("corrupt recipe"), err)
+		}
+		b.CreatedAt, b.StartedAt, b.FinishedAt = parseTime(created), parseNullTime(started), parseNullTime(finished)
+		out = append(out, &b)
+	}
+	return out, rows.Err()
+}

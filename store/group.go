@@ -1,0 +1,222 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// Group is a set of users that images can be granted to; its group admins
+// manage the group's own images.
+type Group struct {
+	Name        string    `json:"name"`
+	DisplayName string    `json:"displayName"`
+	Members     []Member  `json:"members"`
+	CreatedAt   time.Time `json:"createdAt"`
+}
+
+// Role is what a member may do in a group.
+type Role string
+
+// The roles of a group member.
+const (
+	RoleMember Role = "member"
+	RoleAdmin  Role = "admin"
+)
+
+// Member is one user's membership of a group.
+type Member struct {
+	Username string `json:"username"`
+	Role     Role   `json:"role"`
+}
+
+// Validate checks a group's fields.
+func (g *Group) Validate() error {
+	f := map[string]string{}
+	if r := nameReason(g.Name); r != "" {
+		f["name"] = r
+	}
+	if r := textReason(g.DisplayName, 100); r != "" {
+		f["displayName"] = r
+	}
+	if len(f) > 0 {
+		return Invalid(f)
+	}
+	return nil
+}
+
+// CreateGroup stores a new group.
+func (s *Store) CreateGroup(ctx context.Context, g *Group) error {
+	if err := g.Validate(); err != nil {
+		return err
+	}
+	g.CreatedAt, g.Members = s.now(), []Member{}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO groups (name, display_name, created_at) VALUES (?, ?, ?)`,
+			g.Name, g.DisplayName, formatTime(g.CreatedAt))
+		if isUniqueViolation(err) {
+			return Invalid(map[string]string{"name": "A group with this name exists already."})
+		}
+		return err
+	})
+}
+
+// RenameGroup changes a group's name and display name; grants and members follow it.
+func (s *Store) RenameGroup(ctx context.Context, name string, g *Group) error {
+	if err := g.Validate(); err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE groups SET name = ?, display_name = ? WHERE name = ?`, g.Name, g.DisplayName, name)
+		if isUniqueViolation(err) {
+			return Invalid(map[string]string{"name": "A group with this name exists already."})
+		} else if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return Errorf(ENOTFOUND, "Group %q not found.", name)
+		}
+		return nil
+	})
+}
+
+// DeleteGroup removes a group, its memberships, its grants and its own images.
+func (s *Store) DeleteGroup(ctx context.Context, name string) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM groups WHERE name = ?`, name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return Errorf(ENOTFOUND, "Group %q not found.", name)
+		}
+		return nil
+	})
+}
+
+// FindGroup returns a group with its members.
+func (s *Store) FindGroup(ctx context.Context, name string) (*Group, error) {
+	var g *Group
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		gs, err := s.queryGroups(ctx, tx, ` WHERE name = ?`, name)
+		if err != nil {
+			return err
+		}
+		if len(gs) == 0 {
+			return Errorf(ENOTFOUND, "Group %q not found.", name)
+		}
+		g = gs[0]
+		return nil
+	})
+	return g, err
+}
+
+// ListGroups returns every group with its members, by name.
+func (s *Store) ListGroups(ctx context.Context) ([]*Group, error) {
+	var gs []*Group
+	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
+		gs, err = s.queryGroups(ctx, tx, ``)
+		return err
+	})
+	return gs, err
+}
+
+func (s *Store) queryGroups(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]*Group, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, name, display_name, created_at FROM groups`+where+` ORDER BY name`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var (
+		gs   []*Group
+		byID = map[int64]*Group{}
+	)
+	for rows.Next() {
+		var (
+			g       Group
+			id      int64
+			created string
+		)
+		if err := rows.Scan(&id, &g.Name, &g.DisplayName, &created); err != nil {
+			return nil, err
+		}
+		g.CreatedAt, g.Members = parseTime(created), []Member{}
+		gs, byID[id] = append(gs, &g), &g
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	return gs, loadMembers(ctx, tx, byID)
+}
+
+func loadMembers(ctx context.Context, tx *sql.Tx, byID map[int64]*Group) error {
+	rows, err := tx.QueryContext(ctx, `SELECT m.group_id, u.username, m.role FROM memberships m JOIN users u ON u.id = m.user_id ORDER BY u.username`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id int64
+			m  Member
+		)
+		if err := rows.Scan(&id, &m.Username, &m.Role); err != nil {
+			return err
+		}
+		if g := byID[id]; g != nil {
+			g.Members = append(g.Members, m)
+		}
+	}
+	return rows.Err()
+}
+
+// SetMember adds a user to a group, or changes their role in it.
+func (s *Store) SetMember(ctx context.Context, group, username string, role Role) error {
+	if role != RoleMember && role != RoleAdmin {
+		return Invalid(map[string]string{"role": `Role must be "member" or "admin".`})
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		gid, uid, err := groupAndUser(ctx, tx, group, username)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO memberships (group_id, user_id, role) VALUES (?, ?, ?)
+			ON CONFLICT (group_id, user_id) DO UPDATE SET role = excluded.role`, gid, uid, role)
+		return err
+	})
+}
+
+// RemoveMember takes a user out of a group.
+func (s *Store) RemoveMember(ctx context.Context, group, username string) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		gid, uid, err := groupAndUser(ctx, tx, group, username)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM memberships WHERE group_id = ? AND user_id = ?`, gid, uid)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return Errorf(ENOTFOUND, "%q is not a member of %q.", username, group)
+		}
+		return nil
+	})
+}
+
+func groupAndUser(ctx context.Context, tx *sql.Tx, group, username string) (int64, int64, error) {
+	gid, err := lookupID(ctx, tx, `SELECT id FROM groups WHERE name = ?`, group)
+	if err != nil {
+		return 0, 0, err
+	} else if gid == 0 {
+		return 0, 0, Errorf(ENOTFOUND, "Group %q not found.", group)
+	}
+	uid, err := lookupID(ctx, tx, `SELECT id FROM users WHERE username = ?`, username)
+	if err != nil {
+		return 0, 0, err
+	} else if uid == 0 {
+		return 0, 0, Errorf(ENOTFOUND, "User %q not found.", username)
+	}
+	return gid, uid, nil
+}

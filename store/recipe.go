@@ -1,0 +1,48 @@
+package store
+
+import "time"
+
+// Recipe is what a custom image is built from: a base image and three package
+// lists, each kept as the text the administrator typed (one package a line), so
+// that nothing they wrote is ever lost or reordered by a round trip.
+type Recipe struct {
+	BaseImage  string `json:"baseImage"`
+	PullSecret string `json:"pullSecret,omitempty"`
+	Apt        string `json:"apt,omitempty"`
+	Conda      string `json:"conda,omitempty"`
+	Pip        string `json:"pip,omitempty"`
+}
+
+// BuildStatus is where a build is in its life: queued → running → pushing →
+// one of the final states.
+type BuildStatus string
+
+// The states of a build.
+const (
+	BuildQueued      BuildStatus = "queued"
+	BuildRunning     BuildStatus = "running"
+	BuildPushing     BuildStatus = "pushing"
+	BuildSucceeded   BuildStatus = "succeeded"
+	BuildFailed      BuildStatus = "failed"
+	BuildCancelled   BuildStatus = "cancelled"
+	BuildInterrupted BuildStatus = "interrupted"
+)
+
+// Active reports whether a build in this state may still change.
+func (s BuildStatus) Active() bool {
+	return s == BuildQueued || s == BuildRunning || s == BuildPushing
+}
+
+// Build is one attempt to turn an image's recipe into a pushed image.
+type Build struct {
+	ID          int64       `json:"id"`
+	Image       string      `json:"image"`
+	Status      BuildStatus `json:"status"`
+	Recipe      Recipe      `json:"recipe"`
+	TargetImage string      `json:"targetImage"`
+	Digest      string      `json:"digest"`
+	Error       string      `json:"error"`
+	CreatedAt   time.Time   `json:"createdAt"`
+	StartedAt   *time.Time  `json:"startedAt"`
+	FinishedAt  *time.Time  `json:"finishedAt"`
+}

@@ -1,0 +1,253 @@
+package store_test
+
+import (
+	"context"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"imagehub/store"
+)
+
+// open returns a store on a fresh SQLite file.
+func open(t *testing.T) *store.Store {
+	t.Helper()
+	s, err := store.Open(filepath.Join(t.TempDir(), "imagehub.db"), make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func mustNoErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenTwiceKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	s, err := store.Open(path, make([]byte, 32))
+	mustNoErr(t, err)
+	mustNoErr(t, s.CreateGroup(context.Background(), &store.Group{Name: "team"}))
+	s.Close()
+	s, err = store.Open(path, make([]byte, 32))
+	mustNoErr(t, err)
+	defer s.Close()
+	if _, err := s.FindGroup(context.Background(), "team"); err != nil {
+		t.Fatalf("after reopen: %v", err)
+	}
+}
+
+func TestCreateImageGeneratesUniqueNames(t *testing.T) {
+	s, ctx := open(t), context.Background()
+	var names []string
+	for i := 0; i < 3; i++ {
+		img := &store.Image{DisplayName: "jupyter", Type: store.TypeCPU, URL: "docker.io/library/busybox:latest", Global: true}
+		mustNoErr(t, s.CreateImage(ctx, img))
+		names = append(names, img.Name)
+	}
+	if names[0] != "jupyter" {
+		t.Errorf("first name = %q, want jupyter", names[0])
+	}
+	for _, n := range names[1:] {
+		if !strings.HasPrefix(n, "jupyter-") || len(n) != len("jupyter-")+5 {
+			t.Errorf("name %q, want jupyter-xxxxx", n)
+		}
+	}
+	if names[1] == names[2] {
+		t.Errorf("duplicate names %v", names)
+	}
+}
+
+func TestImageValidation(t *testing.T) {
+	s, ctx := open(t), context.Background()
+	mustNoErr(t, s.CreateGroup(ctx, &store.Group{Name: "team"}))
+	ok := store.Image{DisplayName: "ok", Type: store.TypeCPU, URL: "docker.io/library/busybox:latest"}
+	tests := []struct {
+		name  string
+		edit  func(*store.Image)
+		field string
+	}{
+		{"empty display name", func(i *store.Image) { i.DisplayName = "" }, "displayName"},
+		{"uppercase", func(i *store.Image) { i.DisplayName = "Jupyter" }, "displayName"},
+		{"space", func(i *store.Image) { i.DisplayName = "my image" }, "displayName"},
+		{"too long", func(i *store.Image) { i.DisplayName = strings.Repeat("a", 64) }, "displayName"},
+		{"script", func(i *store.Image) { i.DisplayName = "<script>" }, "displayName"},
+		{"look-alike", func(i *store.Image) { i.DisplayName = "jupyt\u0435r" }, "displayName"},
+		{"leading dash", func(i *store.Image) { i.DisplayName = "-a" }, "displayName"},
+		{"quote", func(i *store.Image) { i.DisplayName = `a"b` }, "displayName"},
+		{"unknown type", func(i *store.Image) { i.Type = "tpu" }, "type"},
+		{"no url", func(i *store.Image) { i.URL = "" }, "url"},
+		{"gpu url on cpu", func(i *store.Image) { i.UseGPUURL = true; i.URLForGPU = "x" }, "urlForGpu"},
+		{"long description", func(i *store.Image) { i.Description = strings.Repeat("d", 1001) }, "description"},
+		{"unknown group", func(i *store.Image) { i.Groups = []string{"nope"} }, "groups"},
+		{"unknown secret", func(i *store.Image) { i.PullSecret = "nope" }, "pullSecret"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			img := ok
+			tt.edit(&img)
+			err := s.CreateImage(ctx, &img)
+			if got := store.ErrorFields(err)[tt.field]; got == "" {
+				t.Fatalf("err = %v, want a reason for %s", err, tt.field)
+			}
+		})
+	}
+	_, total, err := s.ListImages(ctx, store.ImageFilter{})
+	mustNoErr(t, err)
+	if total != 0 {
+		t.Errorf("%d images stored after bad input, want 0", total)
+	}
+}
+
+func TestImageGroupsAndSelection(t *testing.T) {
+	s, ctx := open(t), context.Background()
+	for _, g := range []string{"a", "b"} {
+		mustNoErr(t, s.CreateGroup(ctx, &store.Group{Name: g}))
+	}
+	mustNoErr(t, s.CreateUser(ctx, &store.User{Username: "ann", Password: "password1"}))
+	mustNoErr(t, s.SetMember(ctx, "a", "ann", store.RoleMember))
+	add := func(img *store.Image) {
+		t.Helper()
+		if img.Type == "" {
+			img.Type = store.TypeCPU
+		}
+		mustNoErr(t, s.CreateImage(ctx, img))
+	}
+	add(&store.Image{DisplayName: "global", URL: "r/global:1", Global: true})
+	add(&store.Image{DisplayName: "for-a", URL: "r/a:1", Groups: []string{"a"}})
+	add(&store.Image{DisplayName: "for-b", URL: "r/b:1", Groups: []string{"b"}})
+	add(&store.Image{DisplayName: "a-own", URL: "r/own:1", Owner: "a"})
+	add(&store.Image{DisplayName: "not-ready", Global: true, Recipe: &store.Recipe{BaseImage: "x"}})
+
+	sel, err := s.Selection(ctx, "ann")
+	mustNoErr(t, err)
+	var got []string
+	for _, img := range sel {
+		got = append(got, img.Name+":"+img.Owner)
+	}
+	want := []string{"a-own:a", "for-a:system", "global:system"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("selection = %v, want %v", got, want)
+	}
+	gsel, err := s.GroupSelection(ctx, "b")
+	mustNoErr(t, err)
+	if len(gsel) != 2 {
+		t.Errorf("group b selection has %d images, want 2 (global, for-b)", len(gsel))
+	}
+	img, err := s.SetImageGroups(ctx, "global", false, []string{"b"})
+	mustNoErr(t, err)
+	if img.Global || !reflect.DeepEqual(img.Groups, []string{"b"}) {
+		t.Errorf("after SetImageGroups: global=%v groups=%v", img.Global, img.Groups)
+	}
+}
+
+func TestListImagesSearchAndPages(t *testing.T) {
+	s, ctx := open(t), context.Background()
+	for _, n := range []string{"alpha", "beta", "gamma", "delta"} {
+		mustNoErr(t, s.CreateImage(ctx, &store.Image{DisplayName: n, Type: store.TypeGPU, URL: "r/" + n, Global: true, Description: "about " + n}))
+	}
+	imgs, total, err := s.ListImages(ctx, store.ImageFilter{Query: "ta", Limit: 1})
+	mustNoErr(t, err)
+	if total != 2 || len(imgs) != 1 || imgs[0].Name != "beta" {
+		t.Errorf("search ta: total=%d first=%v", total, imgs)
+	}
+	_, total, _ = s.ListImages(ctx, store.ImageFilter{Query: "%"})
+	if total != 0 {
+		t.Errorf("%% matched %d images, want 0 (LIKE wildcards are escaped)", total)
+	}
+}
+
+func TestSecretsEncryptedAtRest(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	s, err := store.Open(path, make([]byte, 32))
+	mustNoErr(t, err)
+	ctx := context.Background()
+	mustNoErr(t, s.CreateSecret(ctx, &store.Secret{Name: "reg", RegistryHost: "127.0.0.1:5000", Username: "u", Password: "hunter2-very-secret"}))
+	host, user, pass, err := s.SecretAuth(ctx, "reg")
+	mustNoErr(t, err)
+	if host != "127.0.0.1:5000" || user != "u" || pass != "hunter2-very-secret" {
+		t.Errorf("SecretAuth = %q %q %q", host, user, pass)
+	}
+	list, err := s.ListSecrets(ctx)
+	mustNoErr(t, err)
+	if len(list) != 1 || list[0].Password != "" {
+		t.Errorf("ListSecrets = %+v, want one without password", list)
+	}
+	mustNoErr(t, s.CreateImage(ctx, &store.Image{DisplayName: "x", Type: store.TypeCPU, URL: "r/x", PullSecret: "reg"}))
+	if err := s.DeleteSecret(ctx, "reg"); store.ErrorCode(err) != store.ECONFLICT {
+		t.Errorf("delete secret in use: %v, want conflict", err)
+	}
+	s.Close()
+	raw := readFile(t, path) + readFile(t, path+"-wal")
+	if strings.Contains(raw, "hunter2-very-secret") {
+		t.Error("password found in plain text in the database file")
+	}
+	if _, err := store.Open(path, make([]byte, 31)); err == nil {
+		t.Error("a 31-byte key was accepted")
+	}
+}
+
+func TestUsersPasswordsAndTokens(t *testing.T) {
+	s, ctx := open(t), context.Background()
+	mustNoErr(t, s.CreateUser(ctx, &store.User{Username: "ann", Password: "password1"}))
+	if err := s.CreateUser(ctx, &store.User{Username: "ann", Password: "password1"}); store.ErrorFields(err)["username"] == "" {
+		t.Errorf("duplicate user: %v", err)
+	}
+	if _, err := s.Authenticate(ctx, "ann", "wrong-pass"); store.ErrorCode(err) != store.EUNAUTHORIZED {
+		t.Errorf("wrong password: %v", err)
+	}
+	u, err := s.Authenticate(ctx, "ann", "password1")
+	mustNoErr(t, err)
+	mustNoErr(t, s.SetPassword(ctx, "ann", "password2"))
+	u2, _ := s.FindUser(ctx, "ann")
+	if u2.SessionEpoch == u.SessionEpoch {
+		t.Error("password change did not move the session epoch")
+	}
+	value, tok, err := s.CreateToken(ctx, "ann", "ci", store.ScopeRead)
+	mustNoErr(t, err)
+	got, scope, err := s.AuthenticateToken(ctx, value)
+	mustNoErr(t, err)
+	if got.Username != "ann" || scope != store.ScopeRead {
+		t.Errorf("token is %s/%s", got.Username, scope)
+	}
+	mustNoErr(t, s.RevokeToken(ctx, tok.ID, ""))
+	if _, _, err := s.AuthenticateToken(ctx, value); store.ErrorCode(err) != store.EUNAUTHORIZED {
+		t.Errorf("revoked token: %v", err)
+	}
+}
+
+func TestBuildLifecycle(t *testing.T) {
+	s, ctx := open(t), context.Background()
+	img := &store.Image{DisplayName: "custom", Type: store.TypeCPU, Global: true, Recipe: &store.Recipe{BaseImage: "r/base:1", Pip: "numpy"}}
+	mustNoErr(t, s.CreateImage(ctx, img))
+	if img.Ready {
+		t.Fatal("a custom image without a build is ready")
+	}
+	b, err := s.CreateBuild(ctx, "custom", *img.Recipe, "127.0.0.1:5000/imagehub/custom:abc")
+	mustNoErr(t, err)
+	mustNoErr(t, s.StartBuild(ctx, b.ID))
+	if err := s.StartBuild(ctx, b.ID); store.ErrorCode(err) != store.ECONFLICT {
+		t.Errorf("start twice: %v", err)
+	}
+	mustNoErr(t, s.SetBuildPhase(ctx, b.ID, store.BuildPushing))
+	mustNoErr(t, s.FinishBuild(ctx, b.ID, store.BuildSucceeded, "sha256:1", ""))
+	if err := s.FinishBuild(ctx, b.ID, store.BuildFailed, "", "x"); store.ErrorCode(err) != store.ECONFLICT {
+		t.Errorf("finish twice: %v", err)
+	}
+	got, _ := s.FindImage(ctx, "custom")
+	if !got.Ready || got.URL != b.TargetImage || got.URLForGPU != b.TargetImage {
+		t.Errorf("after success: ready=%v url=%q gpu=%q", got.Ready, got.URL, got.URLForGPU)
+	}
+	fb, _ := s.FindBuild(ctx, b.ID)
+	if fb.StartedAt == nil || fb.FinishedAt == nil || fb.Digest != "sha256:1" || fb.Recipe.Pip != "numpy" {
+		t.Errorf("finished build = %+v", fb)
+	}
+	if _, err := s.FindBuild(ctx, 999); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("missing build: %v", err)
+	}
+}

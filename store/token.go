@@ -1,0 +1,129 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"time"
+)
+
+// TokenScope limits what an API token may do.
+type TokenScope string
+
+// The token scopes: read-only, or everything its user may do.
+const (
+	ScopeRead  TokenScope = "read"
+	ScopeAdmin TokenScope = "admin"
+)
+
+// Token describes an API token; the secret value itself is never stored.
+type Token struct {
+	ID        int64      `json:"id"`
+	Username  string     `json:"username"`
+	Name      string     `json:"name"`
+	Scope     TokenScope `json:"scope"`
+	CreatedAt time.Time  `json:"createdAt"`
+	LastUsed  *time.Time `json:"lastUsed"`
+}
+
+// CreateToken makes a new token for a user and returns its value, which is
+// shown once: only its SHA-256 is kept.
+func (s *Store) CreateToken(ctx context.Context, username, name string, scope TokenScope) (string, *Token, error) {
+	if scope != ScopeRead && scope != ScopeAdmin {
+		return "", nil, Invalid(map[string]string{"scope": `Scope must be "read" or "admin".`})
+	}
+	if r := textReason(name, 100); r != "" {
+		return "", nil, Invalid(map[string]string{"name": r})
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", nil, err
+	}
+	value := "ih_" + base64.RawURLEncoding.EncodeToString(raw)
+	t := &Token{Username: username, Name: name, Scope: scope, CreatedAt: s.now()}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		uid, err := lookupID(ctx, tx, `SELECT id FROM users WHERE username = ?`, username)
+		if err != nil {
+			return err
+		} else if uid == 0 {
+			return Errorf(ENOTFOUND, "User %q not found.", username)
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO tokens (user_id, name, hash, scope, created_at) VALUES (?, ?, ?, ?, ?)`,
+			uid, name, tokenHash(value), scope, formatTime(t.CreatedAt))
+		if err != nil {
+			return err
+		}
+		t.ID, _ = res.LastInsertId()
+		return nil
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	return value, t, nil
+}
+
+// AuthenticateToken returns the user and scope a token value stands for.
+func (s *Store) AuthenticateToken(ctx context.Context, value string) (*User, TokenScope, error) {
+	var (
+		username string
+		scope    TokenScope
+		id       int64
+	)
+	err := s.db.QueryRowContext(ctx, `SELECT t.id, u.username, t.scope FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?`,
+		tokenHash(value)).Scan(&id, &username, &scope)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, "", Errorf(EUNAUTHORIZED, "Invalid or revoked API token.")
+	} else if err != nil {
+		return nil, "", err
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE tokens SET last_used = ? WHERE id = ?`, formatTime(s.now()), id); err != nil {
+		return nil, "", err
+	}
+	u, err := s.FindUser(ctx, username)
+	return u, scope, err
+}
+
+// ListTokens returns a user's tokens (all users' when username is "").
+func (s *Store) ListTokens(ctx context.Context, username string) ([]*Token, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT t.id, u.username, t.name, t.scope, t.created_at, t.last_used
+		FROM tokens t JOIN users u ON u.id = t.user_id WHERE ? = '' OR u.username = ? ORDER BY t.id`, username, username)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Token
+	for rows.Next() {
+		var (
+			t        Token
+			created  string
+			lastUsed sql.NullString
+		)
+		if err := rows.Scan(&t.ID, &t.Username, &t.Name, &t.Scope, &created, &lastUsed); err != nil {
+			return nil, err
+		}
+		t.CreatedAt, t.LastUsed = parseTime(created), parseNullTime(lastUsed)
+		out = append(out, &t)
+	}
+	return out, rows.Err()
+}
+
+// RevokeToken deletes a token; username limits it to that user's tokens ("" for any).
+func (s *Store) RevokeToken(ctx context.Context, id int64, username string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE id = ? AND (? = '' OR user_id = (SELECT id FROM users WHERE username = ?))`, id, username, username)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return Errorf(ENOTFOUND, "Token %d not found.", id)
+	}
+	return nil
+}
+
+func tokenHash(value string) string {
+	h := sha256.Sum256([]byte(value))
+	return hex.EncodeToString(h[:])
+}

@@ -1,0 +1,202 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"regexp"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// User is someone who signs in. Password is write-only.
+type User struct {
+	Username string `json:"username"`
+	Password string `json:"password,omitempty"`
+	Admin    bool   `json:"admin"`
+	// SessionEpoch grows with every password change; older sessions end.
+	SessionEpoch int64     `json:"-"`
+	Groups       []Member  `json:"groups"` // Username holds the group name here
+	CreatedAt    time.Time `json:"createdAt"`
+}
+
+var usernameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,62})$`)
+
+// MinPasswordLen is the shortest password accepted.
+const MinPasswordLen = 8
+
+func (u *User) validate(needPassword bool) error {
+	f := map[string]string{}
+	if !usernameRE.MatchString(u.Username) {
+		f["username"] = "1 to 63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit."
+	}
+	if r := passwordReason(u.Password, needPassword); r != "" {
+		f["password"] = r
+	}
+	if len(f) > 0 {
+		return Invalid(f)
+	}
+	return nil
+}
+
+func passwordReason(p string, need bool) string {
+	switch {
+	case p == "" && need:
+		return "Required."
+	case p != "" && len(p) < MinPasswordLen:
+		return "At least 8 characters."
+	case len(p) > 72:
+		return "At most 72 bytes."
+	}
+	return ""
+}
+
+// CreateUser stores a new user with a bcrypt hash of the password.
+func (s *Store) CreateUser(ctx context.Context, u *User) error {
+	if err := u.validate(true); err != nil {
+		return err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(u.Password), bcrypt.DefaultCost)
+	if err != nil {
+		return err
+	}
+	u.CreatedAt, u.Password, u.Groups = s.now(), "", []Member{}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO users (username, password_hash, admin, created_at) VALUES (?, ?, ?, ?)`,
+			u.Username, string(hash), u.Admin, formatTime(u.CreatedAt))
+		if isUniqueViolation(err) {
+			return Invalid(map[string]string{"username": "This username is taken."})
+		}
+		return err
+	})
+}
+
+// CountUsers tells whether the database is new (no users yet).
+func (s *Store) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n)
+	return n, err
+}
+
+// Authenticate returns the user when the password matches. A wrong username
+// and a wrong password give the same error, so usernames cannot be probed.
+func (s *Store) Authenticate(ctx context.Context, username, password string) (*User, error) {
+	var hash string
+	err := s.db.QueryRowContext(ctx, `SELECT password_hash FROM users WHERE username = ?`, username).Scan(&hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Spend the same time as a real check.
+		bcrypt.CompareHashAndPassword([]byte("$2a$10$7EqJtq98hPqEX7fNZaFWoOhi5BWX4Z6kQ5a9qvF.x1z6zC8nW4l3C"), []byte(password))
+		return nil, Errorf(EUNAUTHORIZED, "Wrong username or password.")
+	} else if err != nil {
+		return nil, err
+	}
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
+		return nil, Errorf(EUNAUTHORIZED, "Wrong username or password.")
+	}
+	return s.FindUser(ctx, username)
+}
+
+// FindUser returns a user with the groups they belong to.
+func (s *Store) FindUser(ctx context.Context, username string) (*User, error) {
+	var u *User
+	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
+		u, err = s.findUser(ctx, tx, username)
+		return err
+	})
+	return u, err
+}
+
+func (s *Store) findUser(ctx context.Context, tx *sql.Tx, username string) (*User, error) {
+	var (
+		u       User
+		id      int64
+		created string
+	)
+	err := tx.QueryRowContext(ctx, `SELECT id, username, admin, session_epoch, created_at FROM users WHERE username = ?`, username).
+		Scan(&id, &u.Username, &u.Admin, &u.SessionEpoch, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, Errorf(ENOTFOUND, "User %q not found.", username)
+	} else if err != nil {
+		return nil, err
+	}
+	u.CreatedAt, u.Groups = parseTime(created), []Member{}
+	rows, err := tx.QueryContext(ctx, `SELECT g.name, m.role FROM memberships m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ? ORDER BY g.name`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m Member
+		if err := rows.Scan(&m.Username, &m.Role); err != nil {
+			return nil, err
+		}
+		u.Groups = append(u.Groups, m)
+	}
+	return &u, rows.Err()
+}
+
+// ListUsers returns every user, by username.
+func (s *Store) ListUsers(ctx context.Context) ([]*User, error) {
+	var us []*User
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT username FROM users ORDER BY username`)
+		if err != nil {
+			return err
+		}
+		var names []string
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				rows.Close()
+				return err
+			}
+			names = append(names, n)
+		}
+		rows.Close()
+		for _, n := range names {
+			u, err := s.findUser(ctx, tx, n)
+			if err != nil {
+				return err
+			}
+			us = append(us, u)
+		}
+		return nil
+	})
+	return us, err
+}
+
+// SetPassword changes a user's password and ends all their sessions.
+func (s *Store) SetPassword(ctx context.Context, username, password string) error {
+	if r := passwordReason(password, true); r != "" {
+		return Invalid(map[string]string{"password": r})
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return err
+	}
+	return s.updateUser(ctx, username, `UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1 WHERE username = ?`, string(hash), username)
+}
+
+// SetAdmin makes or unmakes a user an administrator.
+func (s *Store) SetAdmin(ctx context.Context, username string, admin bool) error {
+	return s.updateUser(ctx, username, `UPDATE users SET admin = ? WHERE username = ?`, admin, username)
+}
+
+// DeleteUser removes a user, their memberships and tokens.
+func (s *Store) DeleteUser(ctx context.Context, username string) error {
+	return s.updateUser(ctx, username, `DELETE FROM users WHERE username = ?`, username)
+}
+
+func (s *Store) updateUser(ctx context.Context, username, query string, args ...any) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return Errorf(ENOTFOUND, "User %q not found.", username)
+		}
+		return nil
+	})
+}
