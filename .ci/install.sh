@@ -10,14 +10,23 @@ need=(
   chromium chromium-driver   # tests: the browser test
   ca-certificates
 )
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# Rootless builds: the system user the service runs as, with subordinate uid/gid ranges that
+# newuidmap/newgidmap map into its build user namespace (buildah's tests run a worker as this user).
+if ! getent passwd imagehub >/dev/null; then
+  $SUDO useradd --system --user-group --home-dir /var/lib/imagehub --create-home \
+    --shell /usr/sbin/nologin --comment "imagehub image builds" imagehub
+fi
+for f in /etc/subuid /etc/subgid; do
+  grep -qs '^imagehub:' "$f" || echo "imagehub:100000:65536" | $SUDO tee -a "$f" >/dev/null
+done
 # templ generates the Go code of views/; its version is the one in go.mod.
 command -v templ >/dev/null || go install github.com/a-h/templ/cmd/templ@v0.3.1100
