@@ -1,0 +1,129 @@
+package handlers
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"imagehub/store"
+)
+
+// requireAccess returns the middleware that guards routes of access level a.
+func (s *Server) requireAccess(a Access) echo.MiddlewareFunc {
+	switch a {
+	case AccessPublic:
+		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+	case AccessUser:
+		return s.requireUser
+	case AccessAdmin:
+		return s.requireAdmin
+	case AccessGroupAdmin:
+		return s.requireGroupAdmin
+	}
+	panic("handlers: unknown access level " + string(a))
+}
+
+// requireUser lets signed-in users through. Anonymous page requests are sent
+// to the sign-in form (and back afterwards); API requests get 401. A
+// read-only token may only read.
+func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := currentIdentity(c)
+		if id == nil {
+			return s.signInFirst(c)
+		}
+		if id.Bearer && id.Scope == store.ScopeRead && !isSafeMethod(c.Request().Method) {
+			return forbidden("This API token is read-only.")
+		}
+		return next(c)
+	}
+}
+
+// requireAdmin lets administrators through.
+func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return s.requireUser(func(c echo.Context) error {
+		if !currentUser(c).Admin {
+			return forbidden("Only administrators may do this.")
+		}
+		return next(c)
+	})
+}
+
+// requireGroupAdmin lets administrators and the admins of the group named by
+// the :group parameter through.
+func (s *Server) requireGroupAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return s.requireUser(func(c echo.Context) error {
+		u := currentUser(c)
+		if u.Admin {
+			return next(c)
+		}
+		for _, m := range u.Groups {
+			if m.Username == c.Param("group") && m.Role == store.RoleAdmin {
+				return next(c)
+			}
+		}
+		return forbidden("Only administrators of this group may do this.")
+	})
+}
+
+// signInFirst answers an anonymous request for a protected route.
+func (s *Server) signInFirst(c echo.Context) error {
+	if wantsJSON(c) {
+		return store.Errorf(store.EUNAUTHORIZED, "Sign in or send an API token.")
+	}
+	next := c.Request().URL.RequestURI()
+	if c.Request().Method != http.MethodGet {
+		next = ""
+	}
+	target := "/login"
+	if next != "" && next != "/" {
+		target += "?next=" + url.QueryEscape(next)
+	}
+	if isHTMX(c) {
+		// htmx would swap the sign-in page into a fragment; load it whole.
+		c.Response().Header().Set("HX-Redirect", target)
+		return c.NoContent(http.StatusUnauthorized)
+	}
+	return c.Redirect(http.StatusSeeOther, target)
+}
+
+// checkCSRF refuses state-changing requests that carry a session cookie but
+// not the session's CSRF token (the "_csrf" form field or the X-CSRF-Token
+// header; the JSON API accepts only the header). Requests authenticated with
+// an API token need none: browsers never add that header on their own.
+func (s *Server) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if isSafeMethod(c.Request().Method) {
+			return next(c)
+		}
+		if id := currentIdentity(c); id != nil && id.Bearer {
+			return next(c)
+		}
+		want, _ := s.session(c).Values[sessCSRF].(string)
+		got := c.Request().Header.Get("X-CSRF-Token")
+		if got == "" && !isAPI(c) {
+			got = c.FormValue("_csrf")
+		}
+		if want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+			return forbidden("The form has expired or did not come from imagehub (missing or wrong CSRF token). Reload the page and try again.")
+		}
+		return next(c)
+	}
+}
+
+func isSafeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// safeNext returns where to go after signing in: a local path only, so that
+// the sign-in form cannot be used to send people to another site.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
+		strings.ContainsAny(next, "\r\n") {
+		return ""
+	}
+	return next
+}

@@ -1,0 +1,150 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"imagehub/store"
+)
+
+// imageInput is the writable part of an image in the JSON API.
+type imageInput struct {
+	DisplayName string
+	Description string
+	Type        store.ImageType
+	URL         string
+	UseGPUURL   bool
+	URLForGPU   string
+	PullSecret  string
+	Global      bool
+	Groups      []string
+	Build       *store.Recipe
+}
+
+// targets maps the JSON field names onto in's fields.
+func (in *imageInput) targets() map[string]any {
+	return map[string]any{
+		"displayName": &in.DisplayName,
+		"description": &in.Description,
+		"type":        &in.Type,
+		"url":         &in.URL,
+		"useGpuUrl":   &in.UseGPUURL,
+		"urlForGpu":   &in.URLForGPU,
+		"pullSecret":  &in.PullSecret,
+		"global":      &in.Global,
+		"groups":      &in.Groups,
+		"build":       &in.Build,
+	}
+}
+
+// imageReadOnly lists the fields of an image that a client may send back but
+// not change.
+func imageReadOnly() []string {
+	return []string{"name", "owner", "ready", "createdAt", "updatedAt"}
+}
+
+// apply copies the fields present in the request onto img.
+func (in *imageInput) apply(img *store.Image, present map[string]bool) {
+	set := func(name string, f func()) {
+		if present[name] {
+			f()
+		}
+	}
+	set("displayName", func() { img.DisplayName = in.DisplayName })
+	set("description", func() { img.Description = in.Description })
+	set("type", func() { img.Type = in.Type })
+	set("url", func() { img.URL = in.URL })
+	set("useGpuUrl", func() { img.UseGPUURL = in.UseGPUURL })
+	set("urlForGpu", func() { img.URLForGPU = in.URLForGPU })
+	set("pullSecret", func() { img.PullSecret = in.PullSecret })
+	set("global", func() { img.Global = in.Global })
+	set("groups", func() { img.Groups = in.Groups })
+}
+
+// apiListImages lists images: ?q= searches names and descriptions, ?type=
+// filters, ?page= and ?perPage= page.
+func (s *Server) apiListImages(c echo.Context) error {
+	offset, limit, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	t := store.ImageType(c.QueryParam("type"))
+	switch t {
+	case "", store.TypeCPU, store.TypeGPU, store.TypeUniversal:
+	default:
+		return store.Invalid(map[string]string{"type": "Unknown type: choose cpu, gpu or universal."})
+	}
+	imgs, total, err := s.store.ListImages(c.Request().Context(), store.ImageFilter{
+		Query: c.QueryParam("q"), Type: t, Offset: offset, Limit: limit,
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newList(imgs, total))
+}
+
+// apiCreateImage adds an image and answers 201 with it.
+func (s *Server) apiCreateImage(c echo.Context) error {
+	var in imageInput
+	present, err := decodeObject(c, in.targets(), imageReadOnly()...)
+	if err != nil {
+		return err
+	}
+	if in.Build != nil {
+		// The build pipeline plugs in here: create the image with its
+		// recipe and queue its first build.
+		return store.Invalid(map[string]string{"build": "Building custom images is not available yet."})
+	}
+	img := &store.Image{Owner: store.OwnerSystem}
+	in.apply(img, present)
+	if err := s.prepareImage(img); err != nil {
+		return err
+	}
+	if err := s.store.CreateImage(c.Request().Context(), img); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, img)
+}
+
+// apiGetImage answers one image.
+func (s *Server) apiGetImage(c echo.Context) error {
+	img, err := s.store.FindImage(c.Request().Context(), c.Param("name"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, img)
+}
+
+// apiPatchImage changes only the fields present in the body.
+func (s *Server) apiPatchImage(c echo.Context) error {
+	ctx := c.Request().Context()
+	img, err := s.store.FindImage(ctx, c.Param("name"))
+	if err != nil {
+		return err
+	}
+	var in imageInput
+	present, err := decodeObject(c, in.targets(), imageReadOnly()...)
+	if err != nil {
+		return err
+	}
+	if present["build"] {
+		return store.Invalid(map[string]string{"build": "Building custom images is not available yet."})
+	}
+	in.apply(img, present)
+	if err := s.prepareImage(img); err != nil {
+		return err
+	}
+	if err := s.store.UpdateImage(ctx, img); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, img)
+}
+
+// apiDeleteImage deletes an image: 204.
+func (s *Server) apiDeleteImage(c echo.Context) error {
+	if err := s.store.DeleteImage(c.Request().Context(), c.Param("name")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

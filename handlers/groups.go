@@ -1,0 +1,99 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"imagehub/store"
+	"imagehub/views"
+)
+
+// groupsPage lists the groups with the add form.
+func (s *Server) groupsPage(c echo.Context) error {
+	return s.renderGroups(c, http.StatusOK, views.GroupsProps{})
+}
+
+// createGroup adds a group from the form.
+func (s *Server) createGroup(c echo.Context) error {
+	g := &store.Group{Name: c.FormValue("name"), DisplayName: c.FormValue("displayName")}
+	err := s.store.CreateGroup(c.Request().Context(), g)
+	if store.ErrorCode(err) == store.EINVALID {
+		return s.renderGroups(c, http.StatusUnprocessableEntity, views.GroupsProps{
+			Form: views.GroupValues{Name: g.Name, DisplayName: g.DisplayName}, Errors: store.ErrorFields(err),
+		})
+	} else if err != nil {
+		return err
+	}
+	if err := s.addFlash(c, "Group "+g.Name+" added."); err != nil {
+		return err
+	}
+	return seeOther(c, "/admin/groups")
+}
+
+// editGroupForm shows the rename form.
+func (s *Server) editGroupForm(c echo.Context) error {
+	g, err := s.store.FindGroup(c.Request().Context(), c.Param("name"))
+	if err != nil {
+		return err
+	}
+	return s.renderGroupEdit(c, http.StatusOK, views.GroupEditProps{
+		Name: g.Name, Form: views.GroupValues{Name: g.Name, DisplayName: g.DisplayName},
+	})
+}
+
+// renameGroup saves the rename form; grants and members follow the group.
+func (s *Server) renameGroup(c echo.Context) error {
+	name := c.Param("name")
+	g := &store.Group{Name: c.FormValue("name"), DisplayName: c.FormValue("displayName")}
+	err := s.store.RenameGroup(c.Request().Context(), name, g)
+	if store.ErrorCode(err) == store.EINVALID {
+		return s.renderGroupEdit(c, http.StatusUnprocessableEntity, views.GroupEditProps{
+			Name: name, Form: views.GroupValues{Name: g.Name, DisplayName: g.DisplayName}, Errors: store.ErrorFields(err),
+		})
+	} else if err != nil {
+		return err
+	}
+	if err := s.addFlash(c, "Group "+name+" saved as "+g.Name+"."); err != nil {
+		return err
+	}
+	return seeOther(c, "/admin/groups")
+}
+
+// deleteGroup answers htmx's DELETE from the list.
+func (s *Server) deleteGroup(c echo.Context) error {
+	if err := s.store.DeleteGroup(c.Request().Context(), c.Param("name")); err != nil {
+		return err
+	}
+	if isHTMX(c) {
+		return c.HTML(http.StatusOK, "")
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// deleteGroupForm is the delete of browsers without script.
+func (s *Server) deleteGroupForm(c echo.Context) error {
+	name := c.Param("name")
+	if err := s.store.DeleteGroup(c.Request().Context(), name); err != nil {
+		return err
+	}
+	if err := s.addFlash(c, "Group "+name+" deleted."); err != nil {
+		return err
+	}
+	return seeOther(c, "/admin/groups")
+}
+
+func (s *Server) renderGroups(c echo.Context, status int, p views.GroupsProps) error {
+	groups, err := s.store.ListGroups(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	p.Groups = groups
+	p.Page = s.page(c, "Groups", views.NavGroups)
+	return render(c, status, views.Groups(p))
+}
+
+func (s *Server) renderGroupEdit(c echo.Context, status int, p views.GroupEditProps) error {
+	p.Page = s.page(c, "Rename group "+p.Name, views.NavGroups)
+	return render(c, status, views.GroupEdit(p))
+}

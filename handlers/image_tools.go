@@ -1,0 +1,96 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"imagehub/store"
+	"imagehub/views"
+)
+
+// namePreview answers, as the display name is typed, with the name the store
+// would give the image: the display name itself when no image has it yet,
+// else the display name with "-" and five random characters (shown as xxxxx).
+// An invalid display name gets its reason instead.
+func (s *Server) namePreview(c echo.Context) error {
+	dn := c.QueryParam("displayName")
+	p := views.NamePreviewProps{}
+	if dn != "" {
+		p = s.previewName(c.Request().Context(), dn)
+	}
+	return render(c, http.StatusOK, views.NamePreview(p))
+}
+
+func (s *Server) previewName(ctx context.Context, dn string) views.NamePreviewProps {
+	probe := &store.Image{DisplayName: dn, Type: store.TypeCPU, URL: "x", Owner: store.OwnerSystem}
+	if reason := store.ErrorFields(probe.Validate())["displayName"]; reason != "" {
+		return views.NamePreviewProps{Reason: reason}
+	}
+	_, err := s.store.FindImage(ctx, dn)
+	switch store.ErrorCode(err) {
+	case store.ENOTFOUND:
+		return views.NamePreviewProps{Name: dn}
+	case "":
+		base := dn
+		if len(base) > store.MaxNameLen-6 {
+			base = strings.TrimRight(base[:store.MaxNameLen-6], "-.")
+		}
+		return views.NamePreviewProps{Name: base + "-xxxxx", Taken: true}
+	}
+	s.log.Error("name preview", "err", err)
+	return views.NamePreviewProps{Reason: "The name cannot be previewed right now."}
+}
+
+// checkTimeout bounds a Check, so that an unreachable registry answers soon.
+const checkTimeout = 20 * time.Second
+
+// checkImage asks the registry about a URL of the image form or page (the
+// field named by "which": url or urlForGpu), with the chosen pull secret. The
+// answer is a fragment: digest, platforms and size, or the registry's own
+// error. A failed check is shown, not refused: saving never depends on it.
+func (s *Server) checkImage(c echo.Context) error {
+	field := "url"
+	if c.FormValue("which") == "urlForGpu" {
+		field = "urlForGpu"
+	}
+	raw := strings.TrimSpace(c.FormValue(field))
+	if raw == "" {
+		return render(c, http.StatusUnprocessableEntity, views.CheckResult(views.CheckProps{Error: "Enter a URL first."}))
+	}
+	ref, err := s.normalize(raw)
+	if err != nil {
+		return render(c, http.StatusUnprocessableEntity, views.CheckResult(views.CheckProps{Error: sentence(err.Error())}))
+	}
+	ctx := c.Request().Context()
+	var auth *Auth
+	if secret := c.FormValue("pullSecret"); secret != "" && c.FormValue("usePullSecret") != "" {
+		_, user, pass, err := s.store.SecretAuth(ctx, secret)
+		if store.ErrorCode(err) == store.ENOTFOUND {
+			return render(c, http.StatusUnprocessableEntity, views.CheckResult(views.CheckProps{Reference: ref, Error: store.ErrorMessage(err)}))
+		} else if err != nil {
+			return err
+		}
+		auth = &Auth{Username: user, Password: pass}
+	}
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	info, err := s.inspect(ctx, ref, auth, s.insecure[registryHost(ref)])
+	if err != nil {
+		return render(c, http.StatusOK, views.CheckResult(views.CheckProps{Reference: ref, Error: sentence(err.Error())}))
+	}
+	return render(c, http.StatusOK, views.CheckResult(views.CheckProps{
+		Reference: ref, Digest: info.Digest, MediaType: info.MediaType,
+		Platforms: info.Platforms, Size: info.Size, User: info.User,
+	}))
+}
+
+// registryHost is the registry part of a normalised reference
+// ("docker.io/library/busybox:latest" → "docker.io").
+func registryHost(ref string) string {
+	host, _, _ := strings.Cut(ref, "/")
+	return strings.ToLower(host)
+}

@@ -1,0 +1,260 @@
+package handlers
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"imagehub/store"
+	"imagehub/views"
+)
+
+// imagesPerPage is the length of a page of the images table.
+const imagesPerPage = 20
+
+// imagesPage shows the images table. htmx requests (live search, page links)
+// get the table fragment only.
+func (s *Server) imagesPage(c echo.Context) error {
+	q := c.QueryParam("q")
+	page, _ := strconv.Atoi(c.QueryParam("page"))
+	table, err := s.imagesTable(c, q, max(page, 1))
+	if err != nil {
+		return err
+	}
+	if isHTMX(c) {
+		return render(c, http.StatusOK, views.ImagesTable(table))
+	}
+	return render(c, http.StatusOK, views.ImagesPage(views.ImagesProps{
+		Page:  s.page(c, "Images", views.NavImages),
+		Table: table,
+	}))
+}
+
+// imagesTable loads one page of the table; a page past the end shows the
+// last one (as after deleting the last image of the last page).
+func (s *Server) imagesTable(c echo.Context, q string, page int) (views.ImagesTableProps, error) {
+	ctx := c.Request().Context()
+	f := store.ImageFilter{Query: q, Limit: imagesPerPage, Offset: (page - 1) * imagesPerPage}
+	imgs, total, err := s.store.ListImages(ctx, f)
+	if err != nil {
+		return views.ImagesTableProps{}, err
+	}
+	if len(imgs) == 0 && total > 0 {
+		page = (total + imagesPerPage - 1) / imagesPerPage
+		f.Offset = (page - 1) * imagesPerPage
+		if imgs, total, err = s.store.ListImages(ctx, f); err != nil {
+			return views.ImagesTableProps{}, err
+		}
+	}
+	return views.ImagesTableProps{
+		Query: q, Images: imgs, Total: total, PageNum: page, PerPage: imagesPerPage, CSRF: s.csrfToken(c),
+	}, nil
+}
+
+// newImageForm shows the add form: an existing image, or (?kind=build) a
+// custom build.
+func (s *Server) newImageForm(c echo.Context) error {
+	return s.renderImageForm(c, http.StatusOK, views.ImageFormProps{
+		Kind:   c.QueryParam("kind"),
+		Values: views.ImageValues{Type: string(store.TypeCPU)},
+	})
+}
+
+// createImage adds an image from the add form. Bad fields bring the form
+// back (422) with each reason at its field and the typed values kept.
+func (s *Server) createImage(c echo.Context) error {
+	v, err := imageFormValues(c)
+	if err != nil {
+		return err
+	}
+	kind := c.FormValue("kind")
+	img := imageOf(v)
+	err = withReasons(s.prepareImage(img), toggleReasons(v))
+	if err == nil {
+		err = s.store.CreateImage(c.Request().Context(), img)
+	}
+	if store.ErrorCode(err) == store.EINVALID {
+		return s.renderImageForm(c, http.StatusUnprocessableEntity, views.ImageFormProps{
+			Kind: kind, Values: v, Errors: store.ErrorFields(err),
+		})
+	} else if err != nil {
+		return err
+	}
+	if err := s.addFlash(c, "Image "+img.DisplayName+" added as "+img.Name+"."); err != nil {
+		return err
+	}
+	return seeOther(c, "/admin/images/"+url.PathEscape(img.Name))
+}
+
+// imagePage shows one image and, for a custom image, its builds.
+func (s *Server) imagePage(c echo.Context) error {
+	ctx := c.Request().Context()
+	img, err := s.store.FindImage(ctx, c.Param("name"))
+	if err != nil {
+		return err
+	}
+	var builds []*store.Build
+	if img.Recipe != nil {
+		if builds, err = s.store.ListBuilds(ctx, img.Name); err != nil {
+			return err
+		}
+	}
+	return render(c, http.StatusOK, views.ImagePage(views.ImagePageProps{
+		Page:   s.page(c, img.DisplayName, views.NavImages),
+		Image:  img,
+		Builds: builds,
+	}))
+}
+
+// editImageForm shows the edit form filled from the stored image.
+func (s *Server) editImageForm(c echo.Context) error {
+	img, err := s.store.FindImage(c.Request().Context(), c.Param("name"))
+	if err != nil {
+		return err
+	}
+	return s.renderImageForm(c, http.StatusOK, views.ImageFormProps{
+		Kind: kindOf(img), Name: img.Name, Values: views.ImageValuesOf(img),
+	})
+}
+
+// updateImage saves the edit form. The name never changes; a custom image
+// keeps its recipe.
+func (s *Server) updateImage(c echo.Context) error {
+	ctx := c.Request().Context()
+	old, err := s.store.FindImage(ctx, c.Param("name"))
+	if err != nil {
+		return err
+	}
+	v, err := imageFormValues(c)
+	if err != nil {
+		return err
+	}
+	img := imageOf(v)
+	img.Name, img.Owner, img.Recipe = old.Name, old.Owner, old.Recipe
+	err = withReasons(s.prepareImage(img), toggleReasons(v))
+	if err == nil {
+		err = s.store.UpdateImage(ctx, img)
+	}
+	if store.ErrorCode(err) == store.EINVALID {
+		return s.renderImageForm(c, http.StatusUnprocessableEntity, views.ImageFormProps{
+			Kind: kindOf(old), Name: old.Name, Values: v, Errors: store.ErrorFields(err),
+		})
+	} else if err != nil {
+		return err
+	}
+	if err := s.addFlash(c, "Image "+img.DisplayName+" saved."); err != nil {
+		return err
+	}
+	return seeOther(c, "/admin/images/"+url.PathEscape(img.Name))
+}
+
+// deleteImage answers htmx's DELETE from the table: the row is replaced by
+// nothing. Other clients get 204.
+func (s *Server) deleteImage(c echo.Context) error {
+	if err := s.store.DeleteImage(c.Request().Context(), c.Param("name")); err != nil {
+		return err
+	}
+	if isHTMX(c) {
+		return c.HTML(http.StatusOK, "")
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// deleteImageForm is the delete of the image page and of browsers without
+// script: back to the table with a notice.
+func (s *Server) deleteImageForm(c echo.Context) error {
+	name := c.Param("name")
+	if err := s.store.DeleteImage(c.Request().Context(), name); err != nil {
+		return err
+	}
+	if err := s.addFlash(c, "Image "+name+" deleted."); err != nil {
+		return err
+	}
+	return seeOther(c, "/admin/images")
+}
+
+// imageGroupsForm is "Edit Groups": Global, or the groups that may use it.
+func (s *Server) imageGroupsForm(c echo.Context) error {
+	img, err := s.store.FindImage(c.Request().Context(), c.Param("name"))
+	if err != nil {
+		return err
+	}
+	return s.renderImageGroups(c, http.StatusOK, views.ImageGroupsProps{Image: img, Global: img.Global, Selected: img.Groups})
+}
+
+// setImageGroups saves "Edit Groups".
+func (s *Server) setImageGroups(c echo.Context) error {
+	ctx := c.Request().Context()
+	form, err := c.FormParams()
+	if err != nil {
+		return badRequest("The form could not be read.")
+	}
+	global, groups := form.Get("global") != "", form["groups"]
+	img, err := s.store.SetImageGroups(ctx, c.Param("name"), global, groups)
+	if store.ErrorCode(err) == store.EINVALID {
+		old, ferr := s.store.FindImage(ctx, c.Param("name"))
+		if ferr != nil {
+			return ferr
+		}
+		return s.renderImageGroups(c, http.StatusUnprocessableEntity, views.ImageGroupsProps{
+			Image: old, Global: global, Selected: groups, Errors: store.ErrorFields(err),
+		})
+	} else if err != nil {
+		return err
+	}
+	if err := s.addFlash(c, "Access to "+img.DisplayName+" saved: "+accessSummary(img)+"."); err != nil {
+		return err
+	}
+	return seeOther(c, "/admin/images/"+url.PathEscape(img.Name))
+}
+
+func (s *Server) renderImageForm(c echo.Context, status int, p views.ImageFormProps) error {
+	p, err := s.imageFormProps(c.Request().Context(), p)
+	if err != nil {
+		return err
+	}
+	title := "Add an image"
+	if p.Editing() {
+		title = "Edit " + p.Values.DisplayName
+	}
+	p.Page = s.page(c, title, views.NavImages)
+	return render(c, status, views.ImageForm(p))
+}
+
+func (s *Server) renderImageGroups(c echo.Context, status int, p views.ImageGroupsProps) error {
+	groups, err := s.store.ListGroups(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	p.Groups = groups
+	p.Page = s.page(c, "Edit Groups of "+p.Image.DisplayName, views.NavImages)
+	return render(c, status, views.ImageGroups(p))
+}
+
+// kindOf tells a custom (built) image from an existing one.
+func kindOf(img *store.Image) string {
+	if img.Recipe != nil {
+		return views.KindBuild
+	}
+	return views.KindExisting
+}
+
+// accessSummary says in words who may use an image.
+func accessSummary(img *store.Image) string {
+	switch {
+	case img.Global:
+		return "global"
+	case len(img.Groups) == 0:
+		return "no group"
+	}
+	out := "groups "
+	for i, g := range img.Groups {
+		if i > 0 {
+			out += ", "
+		}
+		out += g
+	}
+	return out
+}

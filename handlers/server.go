@@ -1,0 +1,198 @@
+// Package handlers is imagehub's web layer: the HTML pages an administrator
+// and a user work with (templ + htmx), the JSON API under /api/v1, sign-in with
+// a session cookie or an API token, and the one route table that ties them
+// together. Handlers stay small: they read the request, call the store and
+// render a view; what an error means for the HTTP status is decided in one
+// place (errors.go).
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+
+	"imagehub/store"
+)
+
+// ImageInfo describes an image as its registry holds it. It mirrors
+// buildah.ImageInfo so that this package does not depend on the build
+// machinery; main adapts one to the other.
+type ImageInfo struct {
+	Reference string
+	Digest    string
+	MediaType string
+	Platforms []string
+	Size      int64
+	User      string
+}
+
+// Auth holds the credentials a registry is asked with.
+type Auth struct {
+	Username string
+	Password string
+}
+
+// InspectFunc looks an image reference up in its registry without pulling
+// it. insecure allows plain HTTP or an unverified certificate.
+type InspectFunc func(ctx context.Context, ref string, auth *Auth, insecure bool) (ImageInfo, error)
+
+// NormalizeFunc parses an image reference and returns its full, normalised
+// form ("busybox" → "docker.io/library/busybox:latest"); the error is a
+// sentence meant for the person who typed the reference.
+type NormalizeFunc func(ref string) (string, error)
+
+// Config is what the web layer is built from; main fills it.
+type Config struct {
+	// Store is the database.
+	Store *store.Store
+	// HashKey authenticates the session cookie (32 or 64 random bytes).
+	HashKey []byte
+	// BlockKey encrypts the session cookie (16, 24 or 32 random bytes).
+	BlockKey []byte
+	// Secure marks cookies Secure; set it when imagehub is reached over TLS.
+	Secure bool
+	// Logger receives internal errors, which clients never see.
+	Logger *slog.Logger
+	// Inspect backs the "Check" action. Saving an image never calls it, so
+	// an unreachable registry never prevents a save.
+	Inspect InspectFunc
+	// Normalize is applied to every image URL before it is saved.
+	Normalize NormalizeFunc
+	// InsecureRegistries lists registry hosts (host[:port]) that are reached
+	// over plain HTTP or without verifying their certificate, such as the
+	// embedded registry on 127.0.0.1:5000.
+	InsecureRegistries []string
+}
+
+// Server holds the web layer's dependencies and its route table.
+type Server struct {
+	store     *store.Store
+	cookies   *sessions.CookieStore
+	log       *slog.Logger
+	inspect   InspectFunc
+	normalize NormalizeFunc
+	insecure  map[string]bool
+	routes    []route
+	echo      *echo.Echo
+	// staticVersion is the digest of the static files, in their URLs.
+	staticVersion string
+}
+
+// sessionMaxAge is how long a sign-in lasts: a working day.
+const sessionMaxAge = 12 * 60 * 60
+
+// maxBody bounds request bodies; the largest legitimate one is a recipe.
+const maxBody = 1 << 20
+
+// New checks cfg and builds the server with its routes.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("handlers: Config.Store is required")
+	}
+	if n := len(cfg.HashKey); n != 32 && n != 64 {
+		return nil, fmt.Errorf("handlers: HashKey must be 32 or 64 bytes, got %d", n)
+	}
+	if n := len(cfg.BlockKey); n != 16 && n != 24 && n != 32 {
+		return nil, fmt.Errorf("handlers: BlockKey must be 16, 24 or 32 bytes, got %d", n)
+	}
+	if cfg.Inspect == nil || cfg.Normalize == nil {
+		return nil, errors.New("handlers: Config.Inspect and Config.Normalize are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cookies := sessions.NewCookieStore(cfg.HashKey, cfg.BlockKey)
+	cookies.Options = &sessions.Options{
+		Path:     "/",
+		MaxAge:   sessionMaxAge,
+		HttpOnly: true,
+		Secure:   cfg.Secure,
+		SameSite: http.SameSiteLaxMode,
+	}
+	cookies.MaxAge(sessionMaxAge)
+	s := &Server{
+		store:     cfg.Store,
+		cookies:   cookies,
+		log:       cfg.Logger,
+		inspect:   cfg.Inspect,
+		normalize: cfg.Normalize,
+		insecure:  map[string]bool{},
+	}
+	var err error
+	if s.staticVersion, err = staticDigest(); err != nil {
+		return nil, fmt.Errorf("handlers: reading the static files: %w", err)
+	}
+	for _, h := range cfg.InsecureRegistries {
+		s.insecure[strings.ToLower(h)] = true
+	}
+	s.routes = s.routeTable()
+	s.echo = s.newEcho()
+	return s, nil
+}
+
+// Handler returns the HTTP handler serving every route.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// newEcho registers the route table on a fresh echo instance, each route
+// behind the middleware of its access level and the CSRF check.
+func (s *Server) newEcho() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.Use(s.recoverPanic, s.securityHeaders, limitBody, s.authenticate)
+	for _, r := range s.routes {
+		e.Add(r.Method, r.Path, r.Handler, s.requireAccess(r.Access), s.checkCSRF)
+	}
+	return e
+}
+
+// recoverPanic turns a panic in a handler into a logged internal error, so
+// that neither the process nor a stack trace reaches the client.
+func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				err = fmt.Errorf("panic: %v", p)
+			}
+		}()
+		return next(c)
+	}
+}
+
+// securityHeaders sets the headers every answer carries. The content
+// security policy allows only our own scripts and styles: the pages have no
+// inline script, and htmx's inline indicator style is turned off in the layout.
+func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "+
+			"connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+		return next(c)
+	}
+}
+
+// limitBody refuses bodies larger than maxBody: reading past it fails, and
+// the form or JSON parser reports the request as unreadable.
+func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.ContentLength > maxBody {
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge)
+		}
+		r.Body = http.MaxBytesReader(c.Response(), r.Body, maxBody)
+		return next(c)
+	}
+}

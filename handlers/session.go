@@ -1,0 +1,176 @@
+package handlers
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"strings"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+
+	"imagehub/store"
+)
+
+// sessionName is the cookie's name.
+const sessionName = "imagehub_session"
+
+// Keys of the session values and of the echo context.
+const (
+	sessUser  = "user"
+	sessEpoch = "epoch"
+	sessCSRF  = "csrf"
+
+	ctxIdentity = "imagehub.identity"
+	ctxSession  = "imagehub.session"
+)
+
+// identity is who made a request: a user signed in with the session cookie,
+// or a user whose API token came in the Authorization header.
+type identity struct {
+	User *store.User
+	// Bearer is set when the request carried an API token; such requests
+	// need no CSRF token, since browsers never add the header by themselves.
+	Bearer bool
+	// Scope is the token's scope ("" for a session).
+	Scope store.TokenScope
+}
+
+// currentIdentity returns the request's identity, or nil when anonymous.
+func currentIdentity(c echo.Context) *identity {
+	id, _ := c.Get(ctxIdentity).(*identity)
+	return id
+}
+
+// currentUser returns the signed-in user, or nil when anonymous.
+func currentUser(c echo.Context) *store.User {
+	if id := currentIdentity(c); id != nil {
+		return id.User
+	}
+	return nil
+}
+
+// session returns the request's cookie session (a new, empty one when the
+// request has none or it does not decode).
+func (s *Server) session(c echo.Context) *sessions.Session {
+	if sess, ok := c.Get(ctxSession).(*sessions.Session); ok {
+		return sess
+	}
+	sess, err := s.cookies.Get(c.Request(), sessionName)
+	if err != nil {
+		// A cookie made with other keys or tampered with: start afresh.
+		sess, _ = s.cookies.New(c.Request(), sessionName)
+	}
+	c.Set(ctxSession, sess)
+	return sess
+}
+
+// saveSession writes the session cookie; call it before the body is written.
+func (s *Server) saveSession(c echo.Context) error {
+	return s.session(c).Save(c.Request(), c.Response())
+}
+
+// authenticate finds out who is calling and stores it in the context. An
+// Authorization header must hold a valid token; a session is valid only while
+// its user exists and has not changed password since (the epoch). Static
+// files and the health check need nobody, so they cost no database query.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if p := c.Request().URL.Path; p == "/healthz" || strings.HasPrefix(p, "/static/") {
+			return next(c)
+		}
+		if h := c.Request().Header.Get(echo.HeaderAuthorization); h != "" {
+			return s.authenticateToken(c, h, next)
+		}
+		sess := s.session(c)
+		name, ok := sess.Values[sessUser].(string)
+		if !ok {
+			return next(c)
+		}
+		u, err := s.store.FindUser(c.Request().Context(), name)
+		epoch, _ := sess.Values[sessEpoch].(int64)
+		switch {
+		case err == nil && u.SessionEpoch == epoch:
+			c.Set(ctxIdentity, &identity{User: u})
+		case err == nil || store.ErrorCode(err) == store.ENOTFOUND:
+			// Password changed or user deleted: this session is over.
+			clearSession(sess)
+			if err := s.saveSession(c); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+		return next(c)
+	}
+}
+
+func (s *Server) authenticateToken(c echo.Context, header string, next echo.HandlerFunc) error {
+	scheme, token, _ := strings.Cut(header, " ")
+	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return store.Errorf(store.EUNAUTHORIZED, "Use the header Authorization: Bearer TOKEN.")
+	}
+	u, scope, err := s.store.AuthenticateToken(c.Request().Context(), strings.TrimSpace(token))
+	if err != nil {
+		return err
+	}
+	c.Set(ctxIdentity, &identity{User: u, Bearer: true, Scope: scope})
+	return next(c)
+}
+
+// clearSession forgets the user and the CSRF token.
+func clearSession(sess *sessions.Session) {
+	for k := range sess.Values {
+		delete(sess.Values, k)
+	}
+}
+
+// csrfToken returns the session's CSRF token, making and saving one when the
+// session has none yet. Forms carry it in the "_csrf" field and htmx in the
+// X-CSRF-Token header.
+func (s *Server) csrfToken(c echo.Context) string {
+	if currentIdentity(c) != nil && currentIdentity(c).Bearer {
+		return ""
+	}
+	sess := s.session(c)
+	if tok, ok := sess.Values[sessCSRF].(string); ok && tok != "" {
+		return tok
+	}
+	tok := randomToken()
+	sess.Values[sessCSRF] = tok
+	if err := s.saveSession(c); err != nil {
+		s.log.Error("saving the session", "err", err)
+	}
+	return tok
+}
+
+// randomToken returns 32 random bytes, base64url-encoded.
+func randomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// addFlash keeps a one-time notice for the next page (after a redirect).
+func (s *Server) addFlash(c echo.Context, msg string) error {
+	s.session(c).AddFlash(msg)
+	return s.saveSession(c)
+}
+
+// flashes takes the pending notices out of the session.
+func (s *Server) flashes(c echo.Context) []string {
+	sess := s.session(c)
+	raw := sess.Flashes()
+	if len(raw) == 0 {
+		return nil
+	}
+	if err := s.saveSession(c); err != nil {
+		s.log.Error("saving the session", "err", err)
+	}
+	out := make([]string, 0, len(raw))
+	for _, f := range raw {
+		if m, ok := f.(string); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -1,0 +1,212 @@
+// Package views renders imagehub's pages with templ: one layout that takes
+// the page content, one .templ file per page, and fragments that htmx swaps
+// into a page (the images table, the name preview, a check result). Every
+// page takes a typed props struct defined here.
+package views
+
+import (
+	"imagehub/store"
+)
+
+// Page is what the layout needs from every page.
+type Page struct {
+	// Title is the page's heading and the window title.
+	Title string
+	// Nav is the key of the active navigation item (see navItems).
+	Nav string
+	// User is the signed-in user; nil on the sign-in page.
+	User *store.User
+	// CSRF is the session's token, put in every form and htmx request.
+	CSRF string
+	// Flashes are one-time notices, such as "Image saved.".
+	Flashes []string
+	// StaticVersion is a digest of the static files, added to their URLs so
+	// that browsers may cache them for good and still get each new version.
+	StaticVersion string
+}
+
+// Navigation keys of the pages.
+const (
+	NavImages   = "images"
+	NavGroups   = "groups"
+	NavSecrets  = "secrets"
+	NavMyImages = "my-images"
+)
+
+// LoginProps is the sign-in form.
+type LoginProps struct {
+	Page     Page
+	Username string
+	// Next is where to go after signing in.
+	Next  string
+	Error string
+}
+
+// ImagesProps is the images admin page: the search box and the table.
+type ImagesProps struct {
+	Page  Page
+	Table ImagesTableProps
+}
+
+// ImagesTableProps is the table fragment that live search and the page
+// links swap.
+type ImagesTableProps struct {
+	Query   string
+	Images  []*store.Image
+	Total   int
+	PageNum int
+	PerPage int
+	// CSRF is for the delete buttons' no-script fallback form.
+	CSRF string
+}
+
+// Image form kinds: an image that exists in a registry, or one that
+// imagehub builds from a recipe.
+const (
+	KindExisting = "existing"
+	KindBuild    = "build"
+)
+
+// ImageFormProps is the add and edit form of an image.
+type ImageFormProps struct {
+	Page Page
+	// Kind is KindExisting or KindBuild.
+	Kind string
+	// Name is the image's name when editing, "" when adding.
+	Name   string
+	Values ImageValues
+	// Errors holds the reason per field name (displayName, url, …).
+	Errors  map[string]string
+	Secrets []*store.Secret
+	Groups  []*store.Group
+}
+
+// Editing reports whether the form edits an existing image.
+func (p ImageFormProps) Editing() bool { return p.Name != "" }
+
+// ImageValues are the image form's fields as typed, kept when the form comes
+// back with errors.
+type ImageValues struct {
+	DisplayName   string
+	Description   string
+	Type          string
+	URL           string
+	UseGPUURL     bool
+	URLForGPU     string
+	UsePullSecret bool
+	PullSecret    string
+	Global        bool
+	Groups        []string
+}
+
+// ImageValuesOf fills the form from a stored image.
+func ImageValuesOf(img *store.Image) ImageValues {
+	return ImageValues{
+		DisplayName:   img.DisplayName,
+		Description:   img.Description,
+		Type:          string(img.Type),
+		URL:           img.URL,
+		UseGPUURL:     img.UseGPUURL,
+		URLForGPU:     img.URLForGPU,
+		UsePullSecret: img.PullSecret != "",
+		PullSecret:    img.PullSecret,
+		Global:        img.Global,
+		Groups:        img.Groups,
+	}
+}
+
+// NamePreviewProps is the generated name shown under the display name as it
+// is typed.
+type NamePreviewProps struct {
+	// Name is the name the image would get; "" when the display name is not valid.
+	Name string
+	// Taken is set when the display name is used already, so a random suffix
+	// will be added.
+	Taken bool
+	// Reason says why the display name is not valid.
+	Reason string
+}
+
+// CheckProps is the answer of the "Check" action.
+type CheckProps struct {
+	// Reference is the normalised reference that was looked up.
+	Reference string
+	// Error is the reason the check failed: a malformed reference or the
+	// registry's own answer.
+	Error     string
+	Digest    string
+	MediaType string
+	Platforms []string
+	Size      int64
+	User      string
+}
+
+// ImagePageProps is one image's page.
+type ImagePageProps struct {
+	Page  Page
+	Image *store.Image
+	// Builds is the build history of a custom image, newest first.
+	Builds []*store.Build
+}
+
+// ImageGroupsProps is the "Edit Groups" form of an image.
+type ImageGroupsProps struct {
+	Page     Page
+	Image    *store.Image
+	Global   bool
+	Selected []string
+	Groups   []*store.Group
+	Errors   map[string]string
+}
+
+// SecretsProps is the pull secrets page: the list and the add form.
+type SecretsProps struct {
+	Page    Page
+	Secrets []*store.Secret
+	// Form keeps what was typed (never the password) when adding failed.
+	Form   SecretValues
+	Errors map[string]string
+}
+
+// SecretValues are the add-secret form's fields, without the password.
+type SecretValues struct {
+	Name         string
+	RegistryHost string
+	Username     string
+}
+
+// GroupsProps is the groups page: the list and the add form.
+type GroupsProps struct {
+	Page   Page
+	Groups []*store.Group
+	Form   GroupValues
+	Errors map[string]string
+}
+
+// GroupValues are a group form's fields.
+type GroupValues struct {
+	Name        string
+	DisplayName string
+}
+
+// GroupEditProps is the rename form of a group.
+type GroupEditProps struct {
+	Page Page
+	// Name is the group's current name (the form's target).
+	Name   string
+	Form   GroupValues
+	Errors map[string]string
+}
+
+// SelectionProps is a user's image selection.
+type SelectionProps struct {
+	Page   Page
+	Images []*store.Image
+}
+
+// ErrorProps is the page shown when a request fails.
+type ErrorProps struct {
+	Page    Page
+	Status  int
+	Message string
+}
