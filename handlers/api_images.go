@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -91,20 +92,23 @@ func (s *Server) apiCreateImage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if in.Build != nil {
-		// The build pipeline plugs in here: create the image with its
-		// recipe and queue its first build.
-		return store.Invalid(map[string]string{"build": "Building custom images is not available yet."})
-	}
 	img := &store.Image{Owner: store.OwnerSystem}
 	in.apply(img, present)
+	ctx := c.Request().Context()
+	if in.Build != nil {
+		b, err := s.createCustomImage(ctx, img, *in.Build)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusCreated, imageBody{Image: img, LatestBuild: b})
+	}
 	if err := s.prepareImage(img); err != nil {
 		return err
 	}
-	if err := s.store.CreateImage(c.Request().Context(), img); err != nil {
+	if err := s.store.CreateImage(ctx, img); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, img)
+	return c.JSON(http.StatusCreated, imageBody{Image: img})
 }
 
 // apiGetImage answers one image.
@@ -113,7 +117,11 @@ func (s *Server) apiGetImage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, img)
+	body, err := s.withLatestBuild(c, img)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, body)
 }
 
 // apiPatchImage changes only the fields present in the body.
@@ -128,10 +136,13 @@ func (s *Server) apiPatchImage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if present["build"] {
-		return store.Invalid(map[string]string{"build": "Building custom images is not available yet."})
+	if img.Recipe != nil && (present["url"] || present["urlForGpu"] || present["useGpuUrl"]) {
+		return store.Invalid(map[string]string{"url": "A custom image gets its URL from its builds; it cannot be set."})
 	}
 	in.apply(img, present)
+	if err := s.patchRecipe(ctx, img, in.Build, present["build"]); err != nil {
+		return err
+	}
 	if err := s.prepareImage(img); err != nil {
 		return err
 	}
@@ -147,4 +158,22 @@ func (s *Server) apiDeleteImage(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// patchRecipe replaces a custom image's recipe (without building it: a
+// rebuild does that). Only custom images have one, and a custom image's URL
+// comes from its builds, never from the request.
+func (s *Server) patchRecipe(ctx context.Context, img *store.Image, r *store.Recipe, present bool) error {
+	if !present {
+		return nil
+	}
+	if img.Recipe == nil || r == nil {
+		return store.Invalid(map[string]string{"build": "Only a custom image has a recipe, and it cannot be removed."})
+	}
+	recipe, _, err := s.checkRecipe(ctx, *r)
+	if err != nil {
+		return err
+	}
+	img.Recipe = &recipe
+	return nil
 }

@@ -29,6 +29,10 @@ func imageFormValues(c echo.Context) (views.ImageValues, error) {
 		PullSecret:    form.Get("pullSecret"),
 		Global:        form.Get("global") != "",
 		Groups:        form["groups"],
+		BaseImage:     form.Get("baseImage"),
+		Apt:           form.Get("apt"),
+		Conda:         form.Get("conda"),
+		Pip:           form.Get("pip"),
 	}, nil
 }
 
@@ -146,6 +150,26 @@ func (s *Server) imageFormProps(ctx context.Context, p views.ImageFormProps) (vi
 	}
 	if p.Kind != views.KindBuild {
 		p.Kind = views.KindExisting
+	} else if p.BaseImages, err = s.baseImages(ctx); err != nil {
+		return p, err
 	}
 	return p, nil
+}
+
+// baseImages lists the URLs of the catalogue's ready images, which the build
+// form suggests as base images.
+func (s *Server) baseImages(ctx context.Context) ([]string, error) {
+	imgs, _, err := s.store.ListImages(ctx, store.ImageFilter{})
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var urls []string
+	for _, img := range imgs {
+		if img.Ready && !seen[img.URL] {
+			seen[img.URL] = true
+			urls = append(urls, img.URL)
+		}
+	}
+	return urls, nil
 }

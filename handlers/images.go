@@ -70,6 +70,9 @@ func (s *Server) createImage(c echo.Context) error {
 		return err
 	}
 	kind := c.FormValue("kind")
+	if kind == views.KindBuild {
+		return s.createCustomImageForm(c, v)
+	}
 	img := imageOf(v)
 	err = withReasons(s.prepareImage(img), toggleReasons(v))
 	if err == nil {
@@ -97,6 +100,7 @@ func (s *Server) imagePage(c echo.Context) error {
 	}
 	var builds []*store.Build
 	if img.Recipe != nil {
+		// (newest first: the first one is the build in progress, if any)
 		if builds, err = s.store.ListBuilds(ctx, img.Name); err != nil {
 			return err
 		}
@@ -133,6 +137,11 @@ func (s *Server) updateImage(c echo.Context) error {
 	}
 	img := imageOf(v)
 	img.Name, img.Owner, img.Recipe = old.Name, old.Owner, old.Recipe
+	if old.Recipe != nil {
+		// A custom image's URL is what its last good build pushed, and the
+		// form has no URL fields for it.
+		img.URL, img.UseGPUURL, img.PullSecret = old.URL, false, old.PullSecret
+	}
 	err = withReasons(s.prepareImage(img), toggleReasons(v))
 	if err == nil {
 		err = s.store.UpdateImage(ctx, img)

@@ -21,6 +21,9 @@ const (
 	// AccessGroupAdmin routes need an administrator or an admin of the group
 	// named by the route's :group parameter.
 	AccessGroupAdmin Access = "groupadmin"
+	// AccessGroupMember routes need an administrator or a member (of any
+	// role) of the group named by the route's :group parameter.
+	AccessGroupMember Access = "groupmember"
 )
 
 // route is one line of the route table. Paths use echo's syntax (":name"
@@ -81,6 +84,12 @@ func (s *Server) routeTable() []route {
 		{post, "/admin/images/:name/delete", admin, s.deleteImageForm},
 		{get, "/admin/images/:name/groups", admin, s.imageGroupsForm},
 		{post, "/admin/images/:name/groups", admin, s.setImageGroups},
+		{get, "/admin/images/:name/rebuild", admin, s.rebuildForm},
+		{post, "/admin/images/:name/rebuild", admin, s.startRebuild},
+
+		// Builds.
+		{get, "/admin/builds/:id", admin, s.buildPage},
+		{post, "/admin/builds/:id/cancel", admin, s.cancelBuildForm},
 
 		// Pull secrets admin.
 		{get, "/admin/secrets", admin, s.secretsPage},
@@ -102,6 +111,11 @@ func (s *Server) routeTable() []route {
 		{get, "/api/v1/images/:name", admin, s.apiGetImage},
 		{patch, "/api/v1/images/:name", admin, s.apiPatchImage},
 		{del, "/api/v1/images/:name", admin, s.apiDeleteImage},
+		{post, "/api/v1/images/:name/rebuild", admin, s.apiRebuild},
+		{get, "/api/v1/images/:name/builds", admin, s.apiImageBuilds},
+		{get, "/api/v1/builds/:id", admin, s.apiGetBuild},
+		{post, "/api/v1/builds/:id/cancel", admin, s.apiCancelBuild},
+		{get, "/api/v1/builds/:id/log", admin, s.apiBuildLog},
 		{get, "/api/v1/secrets", admin, s.apiListSecrets},
 		{post, "/api/v1/secrets", admin, s.apiCreateSecret},
 		{del, "/api/v1/secrets/:name", admin, s.apiDeleteSecret},

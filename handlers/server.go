@@ -13,10 +13,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
+	"imagehub/buildah"
 	"imagehub/store"
 )
 
@@ -68,18 +70,43 @@ type Config struct {
 	// over plain HTTP or without verifying their certificate, such as the
 	// embedded registry on 127.0.0.1:5000.
 	InsecureRegistries []string
+	// Builds runs custom image builds; nil serves the catalogue without
+	// building (builds are recorded as queued and wait).
+	Builds BuildQueue
+	// Logs holds the build logs; required when Builds is set.
+	Logs *buildah.LogHub
+	// RegistryPrefix is where built images are pushed: HOST[:PORT]/PREFIX.
+	RegistryPrefix string
+	// PushSecret names the secret that pulls built images from the
+	// registry they are pushed to; it becomes a built image's pull secret.
+	PushSecret string
+}
+
+// BuildQueue is what the web layer needs of the build queue: to be told a
+// build is waiting, and to cancel one.
+type BuildQueue interface {
+	Notify()
+	Cancel(ctx context.Context, id int64) error
 }
 
 // Server holds the web layer's dependencies and its route table.
 type Server struct {
-	store     *store.Store
-	cookies   *sessions.CookieStore
-	log       *slog.Logger
-	inspect   InspectFunc
-	normalize NormalizeFunc
-	insecure  map[string]bool
-	routes    []route
-	echo      *echo.Echo
+	store      *store.Store
+	cookies    *sessions.CookieStore
+	log        *slog.Logger
+	inspect    InspectFunc
+	normalize  NormalizeFunc
+	insecure   map[string]bool
+	builds     BuildQueue
+	logs       *buildah.LogHub
+	registry   string
+	pushSecret string
+	// logins counts failed sign-ins per username and address (limiter.go).
+	logins *loginLimiter
+	// now is the clock of sign-in limits and session expiry; tests move it.
+	now    func() time.Time
+	routes []route
+	echo   *echo.Echo
 	// staticVersion is the digest of the static files, in their URLs.
 	staticVersion string
 }
@@ -117,12 +144,21 @@ func New(cfg Config) (*Server, error) {
 	}
 	cookies.MaxAge(sessionMaxAge)
 	s := &Server{
-		store:     cfg.Store,
-		cookies:   cookies,
-		log:       cfg.Logger,
-		inspect:   cfg.Inspect,
-		normalize: cfg.Normalize,
-		insecure:  map[string]bool{},
+		store:      cfg.Store,
+		cookies:    cookies,
+		log:        cfg.Logger,
+		inspect:    cfg.Inspect,
+		normalize:  cfg.Normalize,
+		insecure:   map[string]bool{},
+		builds:     cfg.Builds,
+		logs:       cfg.Logs,
+		registry:   strings.TrimSuffix(cfg.RegistryPrefix, "/"),
+		pushSecret: cfg.PushSecret,
+		logins:     newLoginLimiter(),
+		now:        wallClock,
+	}
+	if s.builds != nil && (s.logs == nil || s.registry == "") {
+		return nil, errors.New("handlers: Config.Builds needs Config.Logs and Config.RegistryPrefix")
 	}
 	var err error
 	if s.staticVersion, err = staticDigest(); err != nil {

@@ -9,7 +9,7 @@ import (
 	"io/fs"
 )
 
-//go:embed htmx.min.js sse.js app.css
+//go:embed htmx.min.js sse.js app.css buildlog.js
 var files embed.FS
 
 // FS returns the embedded files, named as they are in this folder

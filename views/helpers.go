@@ -29,9 +29,14 @@ func navItems(u *store.User) []navItem {
 			navItem{NavImages, "Images", "/admin/images"},
 			navItem{NavGroups, "Groups", "/admin/groups"},
 			navItem{NavSecrets, "Secrets", "/admin/secrets"},
+			navItem{NavUsers, "Users", "/admin/users"},
 		)
 	}
-	return append(items, navItem{NavMyImages, "My images", "/images"})
+	items = append(items, navItem{NavMyImages, "My images", "/images"})
+	if u != nil {
+		items = append(items, navItem{NavTokens, "API tokens", "/account/tokens"})
+	}
+	return items
 }
 
 // htmxConfig configures htmx through its meta tag: no inline indicator style
@@ -271,4 +276,30 @@ func namePreviewTrigger(errs map[string]string) string {
 		return "input changed delay:200ms"
 	}
 	return "input changed delay:200ms, load"
+}
+
+// buildURL is the path of a build's page, plus an optional sub-path.
+func buildURL(id int64, rest ...string) templ.SafeURL {
+	return templ.SafeURL("/admin/builds/" + strconv.FormatInt(id, 10) + strings.Join(rest, ""))
+}
+
+// statusLabel is how a build state reads on a page.
+func statusLabel(s store.BuildStatus) string {
+	switch s {
+	case store.BuildQueued:
+		return "Queued"
+	case store.BuildRunning:
+		return "Building"
+	case store.BuildPushing:
+		return "Pushing"
+	case store.BuildSucceeded:
+		return "Succeeded"
+	case store.BuildFailed:
+		return "Failed"
+	case store.BuildCancelled:
+		return "Cancelled"
+	case store.BuildInterrupted:
+		return "Interrupted"
+	}
+	return string(s)
 }

@@ -31,6 +31,10 @@ const (
 	NavGroups   = "groups"
 	NavSecrets  = "secrets"
 	NavMyImages = "my-images"
+	NavUsers    = "users"
+	NavTokens   = "tokens"
+	// NavGroupImages is a group admin's page of their group's own images.
+	NavGroupImages = "group-images"
 )
 
 // LoginProps is the sign-in form.
@@ -79,6 +83,9 @@ type ImageFormProps struct {
 	Errors  map[string]string
 	Secrets []*store.Secret
 	Groups  []*store.Group
+	// BaseImages are the URLs of the catalogue's ready images, offered as
+	// base images of a custom build.
+	BaseImages []string
 }
 
 // Editing reports whether the form edits an existing image.
@@ -97,6 +104,29 @@ type ImageValues struct {
 	PullSecret    string
 	Global        bool
 	Groups        []string
+	// The recipe of a custom image: in the build form the pull secret above
+	// is the base image's.
+	BaseImage string
+	Apt       string
+	Conda     string
+	Pip       string
+}
+
+// RecipeOf returns the recipe typed into the form.
+func (v ImageValues) RecipeOf() store.Recipe {
+	r := store.Recipe{BaseImage: v.BaseImage, Apt: v.Apt, Conda: v.Conda, Pip: v.Pip}
+	if v.UsePullSecret {
+		r.PullSecret = v.PullSecret
+	}
+	return r
+}
+
+// RecipeValues fills the recipe fields of the form from a recipe.
+func RecipeValues(r store.Recipe) ImageValues {
+	return ImageValues{
+		BaseImage: r.BaseImage, Apt: r.Apt, Conda: r.Conda, Pip: r.Pip,
+		UsePullSecret: r.PullSecret != "", PullSecret: r.PullSecret,
+	}
 }
 
 // ImageValuesOf fills the form from a stored image.
@@ -189,13 +219,27 @@ type GroupValues struct {
 	DisplayName string
 }
 
-// GroupEditProps is the rename form of a group.
+// GroupEditProps is a group's page: the rename form and its members.
 type GroupEditProps struct {
 	Page Page
 	// Name is the group's current name (the form's target).
 	Name   string
 	Form   GroupValues
 	Errors map[string]string
+	// Members are the group's members with their roles.
+	Members []store.Member
+	// Users are all users, offered by the add-member form.
+	Users []*store.User
+	// Member keeps what the add-member form sent when it failed.
+	Member MemberValues
+	// MemberErrors holds the add-member form's reasons (username, role).
+	MemberErrors map[string]string
+}
+
+// MemberValues are the add-member form's fields.
+type MemberValues struct {
+	Username string
+	Role     string
 }
 
 // SelectionProps is a user's image selection.
@@ -204,9 +248,77 @@ type SelectionProps struct {
 	Images []*store.Image
 }
 
+// UsersProps is the users admin page: the list and the add form.
+type UsersProps struct {
+	Page  Page
+	Users []*store.User
+	// Form keeps what was typed (never the password) when adding failed.
+	Form   UserValues
+	Errors map[string]string
+}
+
+// UserValues are the add-user form's fields, without the password.
+type UserValues struct {
+	Username string
+	Admin    bool
+}
+
+// UserPageProps is one user's admin page: reset password, administrator
+// rights, groups, delete.
+type UserPageProps struct {
+	Page Page
+	User *store.User
+	// Self is set when the administrator looks at their own account, which
+	// they may neither delete nor take administrator rights from.
+	Self bool
+	// Errors holds the reasons of the form that failed (password, admin).
+	Errors map[string]string
+}
+
+// TokensProps is the API tokens page of the signed-in user.
+type TokensProps struct {
+	Page   Page
+	Tokens []*store.Token
+	// All is set for an administrator, who sees (and may revoke) every
+	// user's tokens.
+	All bool
+	// Created is the token just made, and Value its secret, shown once.
+	Created *store.Token
+	Value   string
+	Form    TokenValues
+	Errors  map[string]string
+}
+
+// TokenValues are the new-token form's fields.
+type TokenValues struct {
+	Name  string
+	Scope string
+}
+
 // ErrorProps is the page shown when a request fails.
 type ErrorProps struct {
 	Page    Page
 	Status  int
 	Message string
+}
+
+// BuildPageProps is one build's page: its details, its live log and what
+// can be done with it.
+type BuildPageProps struct {
+	Page  Page
+	Build *store.Build
+	Image *store.Image
+}
+
+// RebuildProps is the form that edits a custom image's recipe and starts a
+// new build from it.
+type RebuildProps struct {
+	Page  Page
+	Image *store.Image
+	// From is the build whose recipe filled the form, 0 for the image's own.
+	From       int64
+	Values     ImageValues
+	Errors     map[string]string
+	Secrets    []*store.Secret
+	BaseImages []string
 }

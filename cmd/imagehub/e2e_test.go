@@ -1,0 +1,507 @@
+package main
+
+// End-to-end tests of the real binary: `imagehub serve` with a temp data
+// folder and its embedded registry, real rootless-capable buildah builds in
+// `imagehub build-worker` children, checked from outside with skopeo.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	bh "go.podman.io/buildah"
+
+	"imagehub/buildah"
+)
+
+// binary is the imagehub binary built once for the end-to-end tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	// MakeBaseImage runs buildah in this test process, which re-executes it.
+	if bh.InitReexec() {
+		return
+	}
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "imagehub-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binary = filepath.Join(dir, "imagehub")
+	// The binary must be reachable by the unprivileged user of the rootless test.
+	os.Chmod(dir, 0o755)
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "go build:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("end-to-end builds need root to set up (the rootless case runs the server as user imagehub)")
+	}
+}
+
+// freeAddr returns a loopback address with a port nobody listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// server is one `imagehub serve` process under test.
+type server struct {
+	t            *testing.T
+	data         string
+	addr, regAdr string
+	token        string
+	cred         *syscall.Credential
+	cmd          *exec.Cmd
+	out          *lockedBuffer
+	done         chan struct{}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startServer runs imagehub serve on a fresh data folder (or data, when
+// given) and waits for /healthz.
+func startServer(t *testing.T, data string, cred *syscall.Credential) *server {
+	t.Helper()
+	if data == "" {
+		data = filepath.Join(t.TempDir(), "data")
+	}
+	s := &server{t: t, data: data, addr: freeAddr(t), regAdr: freeAddr(t), cred: cred}
+	s.start()
+	return s
+}
+
+func (s *server) start() {
+	t := s.t
+	t.Helper()
+	s.out, s.done = &lockedBuffer{}, make(chan struct{})
+	s.cmd = exec.Command(binary, "serve", "--addr", s.addr, "--data", s.data, "--registry-addr", s.regAdr,
+		"--build-deadline", "5m")
+	s.cmd.Env = append(os.Environ(), "IMAGEHUB_ADMIN_PASSWORD=e2e-admin-password")
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	// Its own process group: the test ends exactly the processes it started.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: s.cred}
+	if s.cred != nil {
+		s.cmd.Env = append(minimalEnv(), "IMAGEHUB_ADMIN_PASSWORD=e2e-admin-password")
+		s.cmd.Dir = s.data
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.cmd.Wait(); close(s.done) }()
+	t.Cleanup(s.stop)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + s.addr + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				s.ensureToken()
+				return
+			}
+		}
+		select {
+		case <-s.done:
+			t.Fatalf("imagehub serve exited:\n%s", s.out)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	t.Fatalf("imagehub serve did not answer /healthz:\n%s", s.out)
+}
+
+// stop ends the server with SIGTERM and waits for it.
+func (s *server) stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	syscall.Kill(s.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(15 * time.Second):
+		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.done
+	}
+}
+
+// kill9 kills the server process alone, as a crash would, leaving its
+// build workers (in their own process groups) behind.
+func (s *server) kill9() {
+	syscall.Kill(s.cmd.Process.Pid, syscall.SIGKILL)
+	<-s.done
+}
+
+func (s *server) ensureToken() {
+	if s.token != "" {
+		return
+	}
+	cmd := exec.Command(binary, "token", "create", "--data", s.data, "--user", "admin")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	if s.cred != nil {
+		cmd.Env, cmd.Dir = minimalEnv(), s.data
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		s.t.Fatalf("token create: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	s.token = lines[len(lines)-1]
+}
+
+// api calls the JSON API with the admin token and decodes the answer into out.
+func (s *server) api(method, path string, body, out any) int {
+	s.t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, "http://"+s.addr+"/api/v1"+path, r)
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			if sp, ok := out.(*string); ok {
+				*sp = string(raw)
+			} else {
+				s.t.Fatalf("%s %s: %d %s: %v", method, path, resp.StatusCode, raw, err)
+			}
+		}
+	}
+	return resp.StatusCode
+}
+
+type apiBuild struct {
+	ID          int64  `json:"id"`
+	Image       string `json:"image"`
+	Status      string `json:"status"`
+	TargetImage string `json:"targetImage"`
+	Digest      string `json:"digest"`
+	Error       string `json:"error"`
+}
+
+type apiImage struct {
+	Name        string    `json:"name"`
+	URL         string    `json:"url"`
+	URLForGPU   string    `json:"urlForGpu"`
+	Ready       bool      `json:"ready"`
+	LatestBuild *apiBuild `json:"latestBuild"`
+}
+
+// createCustomImage posts an image with a recipe and returns its first build.
+func (s *server) createCustomImage(name string, recipe map[string]string) apiBuild {
+	s.t.Helper()
+	var img apiImage
+	if code := s.api("POST", "/images", map[string]any{
+		"displayName": name, "type": "cpu", "global": true, "build": recipe,
+	}, &img); code != http.StatusCreated {
+		s.t.Fatalf("create %s: status %d, %+v", name, code, img)
+	}
+	if img.LatestBuild == nil {
+		s.t.Fatalf("create %s: no build started: %+v", name, img)
+	}
+	return *img.LatestBuild
+}
+
+// waitBuild polls a build until it reaches one of the states.
+func (s *server) waitBuild(id int64, timeout time.Duration, states ...string) apiBuild {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var b apiBuild
+	for time.Now().Before(deadline) {
+		s.api("GET", "/builds/"+strconv.FormatInt(id, 10), nil, &b)
+		for _, st := range states {
+			if b.Status == st {
+				return b
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	s.t.Fatalf("build %d is %q after %s, want one of %v\nlog:\n%s\nserver:\n%s", id, b.Status, timeout, states, s.log(id), s.out)
+	return b
+}
+
+func (s *server) log(id int64) string {
+	var text string
+	s.api("GET", fmt.Sprintf("/builds/%d/log", id), nil, &text)
+	return text
+}
+
+// waitLog polls a build's log until it holds want.
+func (s *server) waitLog(id int64, want string, timeout time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if strings.Contains(s.log(id), want) {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	s.t.Fatalf("build %d log never showed %q:\n%s", id, want, s.log(id))
+}
+
+// Stand-ins for the package managers, recording their arguments; an apt
+// package named "sleepy" makes apt-get sleep, for cancel and crash tests.
+var stubs = map[string]string{
+	"/usr/bin/apt-get":     "#!/bin/sh\necho \"apt-get $*\" >> /recorded.txt\ncase \"$*\" in *sleepy*) echo 'sleeping now'; exec sleep 600;; esac\n",
+	"/usr/local/bin/conda": "#!/bin/sh\necho \"conda $*\" >> /recorded.txt\n",
+	"/usr/local/bin/pip":   "#!/bin/sh\necho \"pip $*\" >> /recorded.txt\n",
+}
+
+// pushBase makes a busybox base image with the stubs and pushes it into the
+// server's embedded registry.
+func pushBase(t *testing.T, s *server) string {
+	t.Helper()
+	dir := t.TempDir()
+	st := buildah.Storage{GraphRoot: filepath.Join(dir, "graph"), RunRoot: filepath.Join(dir, "run")}
+	t.Cleanup(func() {
+		if store, err := buildah.OpenStore(st); err == nil {
+			store.Shutdown(true)
+		}
+	})
+	ref := s.regAdr + "/base/busybox:stubs"
+	var log bytes.Buffer
+	if _, err := buildah.MakeBaseImage(context.Background(), buildah.BaseImageSpec{
+		Kind: buildah.BaseBusybox, Storage: st, TmpDir: t.TempDir(), Target: ref,
+		Insecure: []string{s.regAdr}, Extra: stubs, User: "1000",
+	}, &log); err != nil {
+		t.Fatalf("base image: %v\n%s", err, log.String())
+	}
+	return ref
+}
+
+// skopeoDigest asks Debian's skopeo, an independent client, for the digest
+// of a pushed image.
+func skopeoDigest(t *testing.T, ref string) string {
+	t.Helper()
+	out, err := exec.Command("skopeo", "inspect", "--tls-verify=false", "--format", "{{.Digest}}", "docker://"+ref).Output()
+	if err != nil {
+		t.Fatalf("skopeo inspect %s: %v %s", ref, err, stderrOf(err))
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func stderrOf(err error) string {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(ee.Stderr)
+	}
+	return ""
+}
+
+// mountsUnder lists the mount points below dir.
+func mountsUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	raw, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir) {
+			out = append(out, f[4])
+		}
+	}
+	return out
+}
+
+// leftoverContainers lists the working containers in the server's store.
+func leftoverContainers(t *testing.T, data string) []string {
+	t.Helper()
+	st, err := buildah.OpenStore(buildah.Storage{GraphRoot: filepath.Join(data, "storage"), RunRoot: filepath.Join(data, "storage-run")})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	defer st.Shutdown(false)
+	cs, err := st.Containers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range cs {
+		names = append(names, strings.Join(c.Names, ","))
+	}
+	return names
+}
+
+func TestBuildThroughServer(t *testing.T) {
+	needRoot(t)
+	s := startServer(t, "", nil)
+	base := pushBase(t, s)
+
+	b := s.createCustomImage("e2e-all", map[string]string{
+		"baseImage": base, "apt": "curl\n# a comment\nvim", "conda": "-c conda-forge::numpy==1.17*", "pip": "numpy>=1.2",
+	})
+	b = s.waitBuild(b.ID, 3*time.Minute, "succeeded", "failed")
+	if b.Status != "succeeded" {
+		t.Fatalf("build %+v\nlog:\n%s", b, s.log(b.ID))
+	}
+	if got := skopeoDigest(t, b.TargetImage); got != b.Digest {
+		t.Errorf("skopeo sees digest %s, the build says %s", got, b.Digest)
+	}
+	if !strings.HasPrefix(b.TargetImage, s.regAdr+"/imagehub/e2e-all:") {
+		t.Errorf("target %q is not in the embedded registry", b.TargetImage)
+	}
+	var img apiImage
+	s.api("GET", "/images/e2e-all", nil, &img)
+	if !img.Ready || img.URL != b.TargetImage || img.URLForGPU != b.TargetImage {
+		t.Errorf("image after build: %+v, want ready at %s", img, b.TargetImage)
+	}
+	log := s.log(b.ID)
+	for _, want := range []string{"conda-forge::numpy==1.17*", "'numpy>=1.2'", "'curl' 'vim'"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+
+	t.Run("rebuild of the same recipe is up to date", func(t *testing.T) {
+		var rb apiBuild
+		if code := s.api("POST", "/images/e2e-all/rebuild", nil, &rb); code != http.StatusAccepted && code != http.StatusCreated {
+			t.Fatalf("rebuild: %d %+v", code, rb)
+		}
+		rb = s.waitBuild(rb.ID, 2*time.Minute, "succeeded", "failed")
+		if rb.Status != "succeeded" || rb.TargetImage != b.TargetImage || !strings.Contains(s.log(rb.ID), "up to date") {
+			t.Errorf("rebuild %+v, log:\n%s", rb, s.log(rb.ID))
+		}
+	})
+
+	t.Run("cancel during a RUN step", func(t *testing.T) {
+		cb := s.createCustomImage("e2e-cancel", map[string]string{"baseImage": base, "apt": "sleepy"})
+		s.waitLog(cb.ID, "sleeping now", 2*time.Minute)
+		start := time.Now()
+		if code := s.api("POST", fmt.Sprintf("/builds/%d/cancel", cb.ID), nil, nil); code >= 300 {
+			t.Fatalf("cancel: status %d", code)
+		}
+		cb = s.waitBuild(cb.ID, 5*time.Second, "cancelled", "failed", "succeeded")
+		took := time.Since(start)
+		if cb.Status != "cancelled" || took > 2*time.Second {
+			t.Errorf("after cancel: %s in %s, want cancelled within 2s", cb.Status, took)
+		}
+		if left := leftoverContainers(t, s.data); len(left) > 0 {
+			t.Errorf("leftover containers after cancel: %v", left)
+		}
+		if m := mountsUnder(t, s.data); len(m) > 0 {
+			t.Errorf("leftover mounts after cancel: %v", m)
+		}
+		if code := s.api("POST", fmt.Sprintf("/builds/%d/cancel", cb.ID), nil, nil); code != http.StatusConflict {
+			t.Errorf("cancelling a cancelled build: %d, want 409", code)
+		}
+	})
+}
+
+func TestServerCrashMidBuild(t *testing.T) {
+	needRoot(t)
+	s := startServer(t, "", nil)
+	base := pushBase(t, s)
+	b := s.createCustomImage("e2e-crash", map[string]string{"baseImage": base, "apt": "sleepy"})
+	s.waitLog(b.ID, "sleeping now", 2*time.Minute)
+	before := s.log(b.ID)
+	s.kill9()
+
+	s.start()
+	b = s.waitBuild(b.ID, 30*time.Second, "interrupted")
+	log := s.log(b.ID)
+	if !strings.HasPrefix(log, before) || !strings.Contains(log, "interrupted") {
+		t.Errorf("log after restart does not keep the old log and say interrupted:\n%s", log)
+	}
+	if left := leftoverContainers(t, s.data); len(left) > 0 {
+		t.Errorf("leftover containers after restart: %v", left)
+	}
+	var rb apiBuild
+	s.api("POST", "/images/e2e-crash/rebuild", map[string]string{"baseImage": base, "apt": "curl"}, &rb)
+	rb = s.waitBuild(rb.ID, 3*time.Minute, "succeeded", "failed")
+	if rb.Status != "succeeded" {
+		t.Errorf("rebuild after crash: %+v\n%s", rb, s.log(rb.ID))
+	}
+}
+
+func TestRootlessServer(t *testing.T) {
+	needRoot(t)
+	u, err := user.Lookup("imagehub")
+	if err != nil {
+		t.Skip("no user imagehub (.ci/install.sh creates it with /etc/subuid and /etc/subgid ranges)")
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	data := filepath.Join(dir, "data")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(data, uid, gid)
+	s := startServer(t, data, &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)})
+	base := pushBase(t, s)
+	b := s.createCustomImage("e2e-rootless", map[string]string{"baseImage": base, "apt": "curl", "pip": "requests"})
+	b = s.waitBuild(b.ID, 3*time.Minute, "succeeded", "failed")
+	if b.Status != "succeeded" {
+		t.Fatalf("rootless build %+v\n%s\nserver:\n%s", b, s.log(b.ID), s.out)
+	}
+	if got := skopeoDigest(t, b.TargetImage); got != b.Digest {
+		t.Errorf("skopeo sees %s, build says %s", got, b.Digest)
+	}
+	t.Cleanup(func() { removeAsRoot(t, data) })
+}
+
+// removeAsRoot makes sure a folder written by another user can be removed.
+func removeAsRoot(t *testing.T, dir string) {
+	for _, m := range mountsUnder(t, dir) {
+		syscall.Unmount(m, syscall.MNT_DETACH)
+	}
+	os.RemoveAll(dir)
+}
+
+func minimalEnv() []string {
+	return []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/var/lib/imagehub"}
+}

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"imagehub/buildah"
+	"imagehub/handlers"
+	"imagehub/store"
+)
+
+// serveConfig is every setting of `imagehub serve`; each flag has an
+// IMAGEHUB_* environment variable as its default.
+type serveConfig struct {
+	addr, data             string
+	registry, registryAddr string
+	pushSecret             string
+	insecure               string
+	concurrency            int
+	deadline               time.Duration
+	storageDriver          string
+	secureCookies          bool
+}
+
+func parseServeFlags(args []string) (serveConfig, error) {
+	var c serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&c.addr, "addr", envOr("IMAGEHUB_ADDR", "127.0.0.1:8080"), "address to listen on")
+	fs.StringVar(&c.data, "data", envOr("IMAGEHUB_DATA", "./data"), "data folder (database, keys, logs, image storage, embedded registry)")
+	fs.StringVar(&c.registry, "registry", os.Getenv("IMAGEHUB_REGISTRY"), "push built images to HOST/PREFIX; empty serves an embedded registry")
+	fs.StringVar(&c.registryAddr, "registry-addr", envOr("IMAGEHUB_REGISTRY_ADDR", "127.0.0.1:5000"), "address of the embedded registry")
+	fs.StringVar(&c.pushSecret, "push-secret", os.Getenv("IMAGEHUB_PUSH_SECRET"), "name of the secret used to push to --registry")
+	fs.StringVar(&c.insecure, "insecure-registries", os.Getenv("IMAGEHUB_INSECURE_REGISTRIES"), "comma-separated registry hosts reached over plain http (the embedded one always is)")
+	fs.IntVar(&c.concurrency, "build-concurrency", envInt("IMAGEHUB_BUILD_CONCURRENCY", 2), "builds run at once")
+	fs.DurationVar(&c.deadline, "build-deadline", envDuration("IMAGEHUB_BUILD_DEADLINE", 2*time.Hour), "a build still running after this is stopped")
+	fs.StringVar(&c.storageDriver, "storage-driver", os.Getenv("IMAGEHUB_STORAGE_DRIVER"), "overlay or vfs; empty picks overlay where the kernel allows it")
+	fs.BoolVar(&c.secureCookies, "secure-cookies", os.Getenv("IMAGEHUB_SECURE_COOKIES") == "true", "mark cookies Secure (set when served behind TLS)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if c.concurrency < 1 {
+		return c, fmt.Errorf("--build-concurrency must be at least 1")
+	}
+	return c, nil
+}
+
+// serveCmd runs the web service until ctx ends.
+func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseServeFlags(args)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	data, st, err := openDataDir(cfg.data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := bootstrapAdmin(ctx, st, stderr); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	prefix, insecure, err := startRegistry(ctx, cfg, data, logger)
+	if err != nil {
+		return err
+	}
+	queue, logs, queueDone, err := startQueue(ctx, cfg, data, st, prefix, insecure, logger)
+	if err != nil {
+		return err
+	}
+	// On the way out, stop the web first, then let the queue record what it
+	// stopped before the store closes.
+	defer func() { cancel(); <-queueDone }()
+	srv, err := newServer(cfg, data, st, queue, logs, prefix, insecure, logger)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "imagehub listening on http://%s (data in %s, pushing to %s)\n", ln.Addr(), cfg.data, prefix)
+	return serveHTTP(ctx, ln, srv.Handler())
+}
+
+// startRegistry serves the embedded registry unless --registry is given, and
+// returns the prefix that built images are pushed under.
+func startRegistry(ctx context.Context, cfg serveConfig, data dataDir, logger *slog.Logger) (string, []string, error) {
+	insecure := splitList(cfg.insecure)
+	if cfg.registry != "" {
+		return strings.TrimSuffix(cfg.registry, "/"), insecure, nil
+	}
+	reg, err := buildah.StartRegistry(ctx, cfg.registryAddr, data.path("registry"), "")
+	if err != nil {
+		return "", nil, fmt.Errorf("embedded registry on %s: %w (use --registry-addr or --registry)", cfg.registryAddr, err)
+	}
+	logger.Info("embedded registry", "addr", reg.Addr())
+	return reg.Addr() + "/imagehub", append(insecure, reg.Addr()), nil
+}
+
+// serveHTTP serves until ctx ends, then lets requests in flight finish.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return n
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return d
+	}
+	return def
+}
+
+// startQueue recovers the builds a previous run left behind and starts the
+// queue that runs builds in `imagehub build-worker` children.
+func startQueue(ctx context.Context, cfg serveConfig, data dataDir, st *store.Store, prefix string, insecure []string, logger *slog.Logger) (*buildah.Queue, *buildah.LogHub, <-chan error, error) {
+	stg := storageOf(data, cfg.storageDriver)
+	pushAuth, err := secretAuth(ctx, st, cfg.pushSecret)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	logs := buildah.NewLogHub(data.path("builds"))
+	q := buildah.NewQueue(buildah.QueueConfig{
+		Store: st, Logs: logs, Storage: stg, Runner: buildah.LocalRunner{Storage: stg},
+		Concurrency: cfg.concurrency, Deadline: cfg.deadline, PushAuth: pushAuth, Insecure: insecure,
+		TmpRoot: data.path("tmp"), Logger: logger,
+	})
+	if err := q.Recover(ctx); err != nil {
+		logger.Error("recovering builds of the previous run", "err", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- q.Run(ctx) }()
+	return q, logs, done, nil
+}
+
+// secretAuth returns the credentials of a named secret, or nil for "".
+func secretAuth(ctx context.Context, st *store.Store, name string) (*buildah.Auth, error) {
+	if name == "" {
+		return nil, nil
+	}
+	_, user, pass, err := st.SecretAuth(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("--push-secret %s: %v", name, describe(err))
+	}
+	return &buildah.Auth{Username: user, Password: pass}, nil
+}
+
+// newServer builds the web layer, with session keys made once into the
+// data folder so that sign-ins survive a restart.
+func newServer(cfg serveConfig, data dataDir, st *store.Store, q *buildah.Queue, logs *buildah.LogHub, prefix string, insecure []string, logger *slog.Logger) (*handlers.Server, error) {
+	keys, err := data.keyFile("session.key", 64)
+	if err != nil {
+		return nil, err
+	}
+	return handlers.New(handlers.Config{
+		Store: st, HashKey: keys[:32], BlockKey: keys[32:], Secure: cfg.secureCookies, Logger: logger,
+		Inspect: inspect, Normalize: buildah.NormalizeReference, InsecureRegistries: insecure,
+		Builds: q, Logs: logs, RegistryPrefix: prefix, PushSecret: cfg.pushSecret,
+	})
+}
+
+// inspect adapts buildah.Inspect to the web layer's types.
+func inspect(ctx context.Context, ref string, auth *handlers.Auth, insecure bool) (handlers.ImageInfo, error) {
+	var a *buildah.Auth
+	if auth != nil {
+		a = &buildah.Auth{Username: auth.Username, Password: auth.Password}
+	}
+	info, err := buildah.Inspect(ctx, ref, a, insecure)
+	return handlers.ImageInfo(info), err
+}

@@ -1,0 +1,146 @@
+package handlers
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"imagehub/store"
+	"imagehub/views"
+)
+
+// createCustomImageForm handles "Build custom image": the image and its
+// recipe are checked together (every bad field and line is shown at once),
+// then the image is created, its first build queued, and the browser sent
+// to the build's page to watch it.
+func (s *Server) createCustomImageForm(c echo.Context, v views.ImageValues) error {
+	img := imageOf(views.ImageValues{
+		DisplayName: v.DisplayName, Description: v.Description, Type: v.Type, Global: v.Global, Groups: v.Groups,
+	})
+	recipe := v.RecipeOf()
+	b, err := s.createCustomImage(c.Request().Context(), img, recipe)
+	err = withReasons(err, recipeToggleReasons(v))
+	if store.ErrorCode(err) == store.EINVALID {
+		return s.renderImageForm(c, http.StatusUnprocessableEntity, views.ImageFormProps{
+			Kind: views.KindBuild, Values: v, Errors: store.ErrorFields(err),
+		})
+	} else if err != nil {
+		return err
+	}
+	if err := s.addFlash(c, "Image "+img.DisplayName+" added as "+img.Name+"; its first build is queued."); err != nil {
+		return err
+	}
+	return seeOther(c, buildPath(b.ID))
+}
+
+// recipeToggleReasons reports the base image's pull-secret toggle being on
+// without a secret.
+func recipeToggleReasons(v views.ImageValues) map[string]string {
+	if v.UsePullSecret && v.PullSecret == "" {
+		return map[string]string{"buildPullSecret": "Choose a secret, or turn \"Use a pull secret\" off."}
+	}
+	return nil
+}
+
+func buildPath(id int64) string { return "/admin/builds/" + strconv.FormatInt(id, 10) }
+
+// buildPage shows one build with its live log.
+func (s *Server) buildPage(c echo.Context) error {
+	id, err := buildParam(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	b, err := s.store.FindBuild(ctx, id)
+	if err != nil {
+		return err
+	}
+	img, err := s.store.FindImage(ctx, b.Image)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.BuildPage(views.BuildPageProps{
+		Page: s.page(c, "Build #"+strconv.FormatInt(id, 10)+" of "+img.DisplayName, views.NavImages), Build: b, Image: img,
+	}))
+}
+
+// cancelBuildForm is the build page's Cancel Build button.
+func (s *Server) cancelBuildForm(c echo.Context) error {
+	id, err := buildParam(c)
+	if err != nil {
+		return err
+	}
+	if err := s.cancelBuild(c.Request().Context(), id); err != nil {
+		return err
+	}
+	if err := s.addFlash(c, "Build #"+strconv.FormatInt(id, 10)+" cancelled."); err != nil {
+		return err
+	}
+	return seeOther(c, buildPath(id))
+}
+
+// rebuildForm shows a custom image's recipe to edit before a rebuild: that
+// of the build in ?from= ("View build details" → edit), else the image's.
+func (s *Server) rebuildForm(c echo.Context) error {
+	ctx := c.Request().Context()
+	img, err := s.store.FindImage(ctx, c.Param("name"))
+	if err != nil {
+		return err
+	}
+	if img.Recipe == nil {
+		return store.Errorf(store.ECONFLICT, "Image %q is not a custom image: it has no recipe to rebuild.", img.Name)
+	}
+	p := views.RebuildProps{Image: img, Values: views.RecipeValues(*img.Recipe)}
+	if from, _ := strconv.ParseInt(c.QueryParam("from"), 10, 64); from > 0 {
+		b, err := s.store.FindBuild(ctx, from)
+		if err != nil {
+			return err
+		}
+		if b.Image != img.Name {
+			return store.Errorf(store.ENOTFOUND, "Build %d is not a build of %q.", from, img.Name)
+		}
+		p.From, p.Values = from, views.RecipeValues(b.Recipe)
+	}
+	return s.renderRebuild(c, http.StatusOK, p)
+}
+
+// startRebuild queues a build from the edited recipe and shows it.
+func (s *Server) startRebuild(c echo.Context) error {
+	ctx := c.Request().Context()
+	img, err := s.store.FindImage(ctx, c.Param("name"))
+	if err != nil {
+		return err
+	}
+	v, err := imageFormValues(c)
+	if err != nil {
+		return err
+	}
+	recipe := v.RecipeOf()
+	b, err := s.rebuild(ctx, img.Name, &recipe)
+	err = withReasons(err, recipeToggleReasons(v))
+	if store.ErrorCode(err) == store.EINVALID || store.ErrorCode(err) == store.ECONFLICT {
+		errs := store.ErrorFields(err)
+		if errs == nil {
+			errs = map[string]string{"": store.ErrorMessage(err)}
+		}
+		return s.renderRebuild(c, http.StatusUnprocessableEntity, views.RebuildProps{Image: img, Values: v, Errors: errs})
+	} else if err != nil {
+		return err
+	}
+	return seeOther(c, buildPath(b.ID))
+}
+
+func (s *Server) renderRebuild(c echo.Context, status int, p views.RebuildProps) error {
+	ctx := c.Request().Context()
+	var err error
+	if p.Secrets, err = s.store.ListSecrets(ctx); err != nil {
+		return err
+	}
+	if p.BaseImages, err = s.baseImages(ctx); err != nil {
+		return err
+	}
+	p.Page = s.page(c, "Rebuild "+p.Image.DisplayName, views.NavImages)
+	return render(c, status, views.RebuildForm(p))
+}
+
