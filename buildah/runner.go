@@ -79,6 +79,12 @@ type LocalRunner struct {
 	// after a worker was killed or failed.
 	Storage Storage
 
+	// Cleanup removes a build's leftover working containers; nil means
+	// CleanupBuild in this process. A server that is not root sets it to
+	// run the clean-up in a worker process, inside the user namespace
+	// where the containers' files and mounts belong.
+	Cleanup func(Storage, int64) (int, error)
+
 	// cleanup replaces CleanupBuild in tests.
 	cleanup func(Storage, int64) (int, error)
 }
@@ -134,6 +140,9 @@ func (r LocalRunner) command() (string, []string, error) {
 func (r LocalRunner) cleanupFunc() func(Storage, int64) (int, error) {
 	if r.cleanup != nil {
 		return r.cleanup
+	}
+	if r.Cleanup != nil {
+		return r.Cleanup
 	}
 	return CleanupBuild
 }

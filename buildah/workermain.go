@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"syscall"
 )
@@ -49,13 +50,39 @@ type eventSink struct {
 // buildah starts helper processes and RUN steps, and none of them may hold
 // the event pipe open after the worker is gone. Run by hand without fd 3, the
 // worker writes its events to standard error instead.
+//
+// A rootless worker re-executes itself inside a user namespace, and that
+// re-execution hands its own pipes to the child as fds 3 and 4; it therefore
+// moves the event pipe first and names its new number in EventFDEnv.
 func openEventSink() *eventSink {
+	fd := eventFD
+	if n, err := strconv.Atoi(os.Getenv(EventFDEnv)); err == nil && n > 2 {
+		fd = n
+	}
 	var st syscall.Stat_t
-	if err := syscall.Fstat(eventFD, &st); err != nil {
+	if err := syscall.Fstat(fd, &st); err != nil {
 		return &eventSink{w: os.Stderr}
 	}
-	syscall.CloseOnExec(eventFD)
-	return &eventSink{w: os.NewFile(eventFD, "events")}
+	syscall.CloseOnExec(fd)
+	return &eventSink{w: os.NewFile(uintptr(fd), "events")}
+}
+
+// EventFDEnv names the environment variable that, when set, holds the file
+// descriptor of the event pipe instead of 3.
+const EventFDEnv = "IMAGEHUB_EVENTS_FD"
+
+// MoveEventFD moves the event pipe from fd 3 to fd to, out of the way of a
+// re-execution that passes its own files as fds 3 and up, and records the
+// move in EventFDEnv for the worker that follows.
+func MoveEventFD(to int) error {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(eventFD, &st); err != nil {
+		return nil // no event pipe: run by hand
+	}
+	if err := syscall.Dup2(eventFD, to); err != nil {
+		return err
+	}
+	return os.Setenv(EventFDEnv, strconv.Itoa(to))
 }
 
 func (s *eventSink) send(ev Event) {

@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -20,7 +22,7 @@ type imageInput struct {
 	PullSecret  string
 	Global      bool
 	Groups      []string
-	Build       *store.Recipe
+	Build       *strictRecipe
 }
 
 // targets maps the JSON field names onto in's fields.
@@ -96,7 +98,7 @@ func (s *Server) apiCreateImage(c echo.Context) error {
 	in.apply(img, present)
 	ctx := c.Request().Context()
 	if in.Build != nil {
-		b, err := s.createCustomImage(ctx, img, *in.Build)
+		b, err := s.createCustomImage(ctx, img, store.Recipe(*in.Build))
 		if err != nil {
 			return err
 		}
@@ -140,7 +142,7 @@ func (s *Server) apiPatchImage(c echo.Context) error {
 		return store.Invalid(map[string]string{"url": "A custom image gets its URL from its builds; it cannot be set."})
 	}
 	in.apply(img, present)
-	if err := s.patchRecipe(ctx, img, in.Build, present["build"]); err != nil {
+	if err := s.patchRecipe(ctx, img, (*store.Recipe)(in.Build), present["build"]); err != nil {
 		return err
 	}
 	if err := s.prepareImage(img); err != nil {
@@ -176,4 +178,16 @@ func (s *Server) patchRecipe(ctx context.Context, img *store.Image, r *store.Rec
 	}
 	img.Recipe = &recipe
 	return nil
+}
+
+// strictRecipe is a recipe in a JSON body. Unlike the object around it, it
+// refuses unknown fields itself: a misspelt "aptPackages" would otherwise
+// build an image without the packages its author asked for.
+type strictRecipe store.Recipe
+
+// UnmarshalJSON decodes the recipe, refusing fields it does not know.
+func (r *strictRecipe) UnmarshalJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode((*store.Recipe)(r))
 }

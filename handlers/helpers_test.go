@@ -17,6 +17,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"go.podman.io/image/v5/docker/reference"
 
+	"imagehub/buildah"
 	"imagehub/store"
 )
 
@@ -31,6 +32,7 @@ type testEnv struct {
 	http   *httptest.Server
 	// inspected records the references Check asked about.
 	inspected []string
+	queue     *fakeQueue
 }
 
 // newTestEnv starts a server with an "admin" administrator and a plain user
@@ -52,7 +54,7 @@ func newTestEnv(t *testing.T) *testEnv {
 			t.Fatal(err)
 		}
 	}
-	env := &testEnv{t: t, store: st}
+	env := &testEnv{t: t, store: st, queue: &fakeQueue{store: st}}
 	srv, err := New(Config{
 		Store:     st,
 		HashKey:   []byte(strings.Repeat("h", 32)),
@@ -60,6 +62,11 @@ func newTestEnv(t *testing.T) *testEnv {
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Normalize: testNormalize,
 		Inspect:   env.fakeInspect,
+		// Builds are recorded as queued; fakeQueue stands in for the queue,
+		// whose real builds are tested in buildah and cmd/imagehub.
+		Builds:         env.queue,
+		Logs:           buildah.NewLogHub(t.TempDir()),
+		RegistryPrefix: "registry.test/imagehub",
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -48,8 +49,13 @@ func (s *Server) imagesTable(c echo.Context, q string, page int) (views.ImagesTa
 			return views.ImagesTableProps{}, err
 		}
 	}
+	building, err := s.buildingImages(ctx)
+	if err != nil {
+		return views.ImagesTableProps{}, err
+	}
 	return views.ImagesTableProps{
 		Query: q, Images: imgs, Total: total, PageNum: page, PerPage: imagesPerPage, CSRF: s.csrfToken(c),
+		Building: building,
 	}, nil
 }
 
@@ -266,4 +272,20 @@ func accessSummary(img *store.Image) string {
 		out += g
 	}
 	return out
+}
+
+// buildingImages maps each image whose newest build is queued or running to
+// that build.
+func (s *Server) buildingImages(ctx context.Context) (map[string]int64, error) {
+	latest, err := s.store.LatestBuilds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for name, b := range latest {
+		if b.Status.Active() {
+			out[name] = b.ID
+		}
+	}
+	return out, nil
 }

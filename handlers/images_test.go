@@ -367,19 +367,19 @@ func TestCheckImage(t *testing.T) {
 	}
 }
 
-func TestKindBuildSeam(t *testing.T) {
+func TestKindChoice(t *testing.T) {
 	env := newTestEnv(t)
 	admin := env.signIn("admin")
 	doc, _ := admin.getPage("/admin/images/new?kind=build")
-	if doc.Find("#build-notice").Length() != 1 || doc.Find(`input[name=kind][value=build]`).Length() != 1 {
-		t.Error("the build form has no notice or no kind field")
+	if doc.Find("#recipe #baseImage").Length() != 1 || doc.Find(`input[name=kind][value=build]`).Length() != 1 || doc.Find("#url").Length() != 0 {
+		t.Error("the build form lacks the recipe or the kind field, or shows a URL field")
 	}
 	if doc.Find(`a.kind.selected[href="/admin/images/new?kind=build"]`).Length() != 1 {
 		t.Error("Build custom image is not shown as chosen")
 	}
 	doc, _ = admin.getPage("/admin/images/new")
-	if doc.Find("#build-notice").Length() != 0 || doc.Find(`a.kind.selected[href="/admin/images/new"]`).Length() != 1 {
-		t.Error("the existing-image form shows the build notice or the wrong choice")
+	if doc.Find("#recipe").Length() != 0 || doc.Find(`a.kind.selected[href="/admin/images/new"]`).Length() != 1 {
+		t.Error("the existing-image form shows the recipe or the wrong choice")
 	}
 }
 

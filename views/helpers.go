@@ -303,3 +303,14 @@ func statusLabel(s store.BuildStatus) string {
 	}
 	return string(s)
 }
+
+// activeBuild returns the queued or running build of a history (newest
+// first), or nil when none is.
+func activeBuild(builds []*store.Build) *store.Build {
+	for _, b := range builds {
+		if b.Status.Active() {
+			return b
+		}
+	}
+	return nil
+}

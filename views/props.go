@@ -62,6 +62,9 @@ type ImagesTableProps struct {
 	PerPage int
 	// CSRF is for the delete buttons' no-script fallback form.
 	CSRF string
+	// Building maps the images with a build queued or running to that
+	// build; while any is, the table refreshes itself.
+	Building map[string]int64
 }
 
 // Image form kinds: an image that exists in a registry, or one that

@@ -175,7 +175,9 @@ func TestSelectionHint(t *testing.T) {
 	if doc.Find("#image-sys .hint[title='System image']").Length() != 1 || doc.Find("#image-grp .hint").Length() != 0 {
 		t.Error("the System image hint is wrong")
 	}
-	if doc.Find("nav.mainnav a").Length() != 1 {
-		t.Error("a user should see only My images")
+	var nav []string
+	doc.Find("nav.mainnav a").Each(func(_ int, a *goquery.Selection) { nav = append(nav, a.AttrOr("href", "")) })
+	if strings.Join(nav, " ") != "/images /account/tokens" {
+		t.Errorf("a user's navigation = %v, want only My images and API tokens", nav)
 	}
 }

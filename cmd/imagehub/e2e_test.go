@@ -474,8 +474,13 @@ func TestRootlessServer(t *testing.T) {
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
-	dir := t.TempDir()
+	// t.TempDir's parent is private to root; the server's user needs a way in.
+	dir, err := os.MkdirTemp("", "imagehub-rootless-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	os.Chmod(dir, 0o755)
+	t.Cleanup(func() { removeAsRoot(t, dir) })
 	data := filepath.Join(dir, "data")
 	if err := os.Mkdir(data, 0o700); err != nil {
 		t.Fatal(err)
@@ -491,7 +496,22 @@ func TestRootlessServer(t *testing.T) {
 	if got := skopeoDigest(t, b.TargetImage); got != b.Digest {
 		t.Errorf("skopeo sees %s, build says %s", got, b.Digest)
 	}
-	t.Cleanup(func() { removeAsRoot(t, data) })
+
+	cb := s.createCustomImage("e2e-rootless-cancel", map[string]string{"baseImage": base, "apt": "sleepy"})
+	s.waitLog(cb.ID, "sleeping now", 2*time.Minute)
+	start := time.Now()
+	s.api("POST", fmt.Sprintf("/builds/%d/cancel", cb.ID), nil, nil)
+	cb = s.waitBuild(cb.ID, 5*time.Second, "cancelled", "failed", "succeeded")
+	if cb.Status != "cancelled" || time.Since(start) > 2*time.Second {
+		t.Errorf("rootless cancel: %s after %s, want cancelled within 2s", cb.Status, time.Since(start))
+	}
+	time.Sleep(time.Second) // let the clean-up that follows a cancel finish
+	if log := s.log(cb.ID); strings.Contains(s.out.String(), "level=ERROR") || strings.Contains(log, "working containers") {
+		t.Errorf("the clean-up after a rootless cancel failed:\n%s\nserver:\n%s", log, s.out)
+	}
+	if left := leftoverContainers(t, s.data); len(left) > 0 {
+		t.Errorf("leftover containers after a rootless cancel: %v", left)
+	}
 }
 
 // removeAsRoot makes sure a folder written by another user can be removed.

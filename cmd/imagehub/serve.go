@@ -160,9 +160,13 @@ func startQueue(ctx context.Context, cfg serveConfig, data dataDir, st *store.St
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	runner := buildah.LocalRunner{Storage: stg}
+	if os.Geteuid() != 0 {
+		runner.Cleanup = cleanupInWorker
+	}
 	logs := buildah.NewLogHub(data.path("builds"))
 	q := buildah.NewQueue(buildah.QueueConfig{
-		Store: st, Logs: logs, Storage: stg, Runner: buildah.LocalRunner{Storage: stg},
+		Store: st, Logs: logs, Storage: stg, Runner: runner,
 		Concurrency: cfg.concurrency, Deadline: cfg.deadline, PushAuth: pushAuth, Insecure: insecure,
 		TmpRoot: data.path("tmp"), Logger: logger,
 	})
