@@ -143,4 +143,3 @@ func (s *Server) renderRebuild(c echo.Context, status int, p views.RebuildProps)
 	p.Page = s.page(c, "Rebuild "+p.Image.DisplayName, views.NavImages)
 	return render(c, status, views.RebuildForm(p))
 }
-
