@@ -7,6 +7,7 @@ need=(
   busybox-static debootstrap # offline base images (make base-images)
   uidmap                     # rootless builds: newuidmap/newgidmap
   skopeo                     # tests: an independent client checks what was pushed
+  buildah                    # benchmarks: Debian's buildah 1.28 CLI, the baseline imagehub is compared with
   chromium chromium-driver   # tests: the browser test
   ca-certificates
 )
