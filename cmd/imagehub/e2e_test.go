@@ -293,9 +293,12 @@ func (s *server) waitLog(id int64, want string, timeout time.Duration) {
 }
 
 // Stand-ins for the package managers, recording their arguments; an apt
-// package named "sleepy" makes apt-get sleep, for cancel and crash tests.
+// package named "sleepy" makes apt-get sleep, for cancel and crash tests, and "napping"
+// makes it print a line a second for six seconds, for watching a log live.
 var stubs = map[string]string{
-	"/usr/bin/apt-get":     "#!/bin/sh\necho \"apt-get $*\" >> /recorded.txt\ncase \"$*\" in *sleepy*) echo 'sleeping now'; exec sleep 600;; esac\n",
+	"/usr/bin/apt-get": "#!/bin/sh\necho \"apt-get $*\" >> /recorded.txt\n" +
+		"case \"$*\" in *sleepy*) echo 'sleeping now'; exec sleep 600;; esac\n" +
+		"case \"$*\" in *napping*) for i in 1 2 3 4 5 6; do echo \"napping $i\"; sleep 1; done;; esac\n",
 	"/usr/local/bin/conda": "#!/bin/sh\necho \"conda $*\" >> /recorded.txt\n",
 	"/usr/local/bin/pip":   "#!/bin/sh\necho \"pip $*\" >> /recorded.txt\n",
 }
