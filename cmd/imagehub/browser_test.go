@@ -118,6 +118,20 @@ func TestBrowserBuild(t *testing.T) {
 	waitFor("the warning mark clears without a reload", time.Minute,
 		`document.querySelector("#image-browser-build") && !document.querySelector("#image-browser-build .warn")`)
 
+	var img apiImage
+	s.api("GET", "/images/browser-build", nil, &img)
+	if !img.Ready || img.LatestBuild == nil || img.LatestBuild.Status != "succeeded" {
+		t.Fatalf("after the build: %+v", img)
+	}
+	step("Check asks the real registry", 30*time.Second,
+		chromedp.Navigate(url+"/admin/images/browser-build"),
+		chromedp.Click(chromedp.ID("check-url")),
+		chromedp.WaitVisible(chromedp.CSS("#check-result .check-result.ok")),
+	)
+	if got := text("#check-result"); !strings.Contains(got, img.LatestBuild.Digest) || !strings.Contains(got, "linux/amd64") {
+		t.Errorf("Check shows %q, want digest %s and linux/amd64", got, img.LatestBuild.Digest)
+	}
+
 	buildForm("browser-cancel", "sleepy")
 	waitFor("the long step starts", time.Minute, `document.getElementById("build-log").textContent.includes("sleeping now")`)
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
