@@ -22,6 +22,10 @@ func (s *Server) requireAccess(a Access) echo.MiddlewareFunc {
 		return s.requireAdmin
 	case AccessGroupAdmin:
 		return s.requireGroupAdmin
+	case AccessGroupMember:
+		return s.requireGroupMember
+	case AccessImageAdmin:
+		return s.requireImageAdmin
 	}
 	panic("handlers: unknown access level " + string(a))
 }
@@ -53,11 +57,16 @@ func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // requireGroupAdmin lets administrators and the admins of the group named by
-// the :group parameter through.
+// the :group parameter through. For an administrator an unknown group is 404
+// here, so that no handler of a group's pages runs for a group that does not
+// exist (a group admin's membership says it does).
 func (s *Server) requireGroupAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return s.requireUser(func(c echo.Context) error {
 		u := currentUser(c)
 		if u.Admin {
+			if _, err := s.store.FindGroup(c.Request().Context(), c.Param("group")); err != nil {
+				return err
+			}
 			return next(c)
 		}
 		for _, m := range u.Groups {
@@ -67,6 +76,82 @@ func (s *Server) requireGroupAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return forbidden("Only administrators of this group may do this.")
 	})
+}
+
+// requireGroupMember lets administrators and the members (of any role) of
+// the group named by the :group parameter through. Read-only tokens pass for
+// reading, as everywhere.
+func (s *Server) requireGroupMember(next echo.HandlerFunc) echo.HandlerFunc {
+	return s.requireUser(func(c echo.Context) error {
+		u := currentUser(c)
+		if u.Admin {
+			return next(c)
+		}
+		for _, m := range u.Groups {
+			if m.Username == c.Param("group") {
+				return next(c)
+			}
+		}
+		return forbidden("Only members of this group may see this.")
+	})
+}
+
+// requireImageAdmin lets administrators through, and the group admins of
+// the group that owns the image of the route (named by :name, or the image
+// of the build :id). System images and other groups' images are refused
+// with 403; a caller who administers no group is refused before any lookup.
+func (s *Server) requireImageAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return s.requireUser(func(c echo.Context) error {
+		u := currentUser(c)
+		if u.Admin {
+			return next(c)
+		}
+		groups := administeredGroups(u)
+		if len(groups) == 0 {
+			return forbidden("Only administrators and group admins may do this.")
+		}
+		owner, err := s.routeImageOwner(c)
+		if err != nil {
+			return err
+		}
+		if owner == store.OwnerSystem || !groups[owner] {
+			return forbidden("Only administrators and the group admins of the image's own group may do this.")
+		}
+		return next(c)
+	})
+}
+
+// routeImageOwner is the owner of the image the route is about.
+func (s *Server) routeImageOwner(c echo.Context) (string, error) {
+	ctx := c.Request().Context()
+	name := c.Param("name")
+	if name == "" {
+		id, err := buildParam(c)
+		if err != nil {
+			return "", err
+		}
+		b, err := s.store.FindBuild(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		name = b.Image
+	}
+	img, err := s.store.FindImage(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	return img.Owner, nil
+}
+
+// administeredGroups is the set of groups of which u is a group admin.
+func administeredGroups(u *store.User) map[string]bool {
+	out := map[string]bool{}
+	for _, m := range u.Groups {
+		if m.Role == store.RoleAdmin {
+			out[m.Username] = true
+		}
+	}
+	return out
 }
 
 // signInFirst answers an anonymous request for a protected route.

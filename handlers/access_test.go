@@ -15,6 +15,7 @@ import (
 // members and other users do not.
 func TestRequireGroupAdmin(t *testing.T) {
 	env := newTestEnv(t)
+	env.mustCreateGroup("team-a")
 	ok := func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }
 	guarded := env.server.requireGroupAdmin(ok)
 	cases := []struct {

@@ -32,3 +32,34 @@ func (s *Server) apiCreateGroup(c echo.Context) error {
 	}
 	return c.JSON(http.StatusCreated, g)
 }
+
+// apiSetMember adds the user to the group or changes their role:
+// {"role": "member" | "admin"}. It answers the group with its members.
+func (s *Server) apiSetMember(c echo.Context) error {
+	var role store.Role
+	if _, err := decodeObject(c, map[string]any{"role": &role}, "username"); err != nil {
+		return err
+	}
+	group := c.Param("group")
+	err := s.setMember(c, group, c.Param("user"), role)
+	if err != nil {
+		if r := store.ErrorFields(err)["username"]; r != "" {
+			// The user is named by the path here: not a field, a 404.
+			return store.Errorf(store.ENOTFOUND, "%s", r)
+		}
+		return err
+	}
+	g, err := s.store.FindGroup(c.Request().Context(), group)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, g)
+}
+
+// apiRemoveMember takes the user out of the group: 204.
+func (s *Server) apiRemoveMember(c echo.Context) error {
+	if err := s.store.RemoveMember(c.Request().Context(), c.Param("group"), c.Param("user")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

@@ -66,7 +66,9 @@ func (in *imageInput) apply(img *store.Image, present map[string]bool) {
 }
 
 // apiListImages lists images: ?q= searches names and descriptions, ?type=
-// filters, ?page= and ?perPage= page.
+// filters, ?page= and ?perPage= page. Under /groups/{group}/images it lists
+// that group's own images; an administrator's /images takes ?owner=system
+// or ?owner=GROUP.
 func (s *Server) apiListImages(c echo.Context) error {
 	offset, limit, err := pageParams(c)
 	if err != nil {
@@ -78,8 +80,12 @@ func (s *Server) apiListImages(c echo.Context) error {
 	default:
 		return store.Invalid(map[string]string{"type": "Unknown type: choose cpu, gpu or universal."})
 	}
+	owner := c.QueryParam("owner")
+	if sc := scopeOf(c); sc.IsGroup() {
+		owner = sc.Group
+	}
 	imgs, total, err := s.store.ListImages(c.Request().Context(), store.ImageFilter{
-		Query: c.QueryParam("q"), Type: t, Offset: offset, Limit: limit,
+		Query: c.QueryParam("q"), Type: t, Owner: owner, Offset: offset, Limit: limit,
 	})
 	if err != nil {
 		return err
@@ -87,14 +93,18 @@ func (s *Server) apiListImages(c echo.Context) error {
 	return c.JSON(http.StatusOK, newList(imgs, total))
 }
 
-// apiCreateImage adds an image and answers 201 with it.
+// apiCreateImage adds an image and answers 201 with it: a System image, or
+// under /groups/{group}/images that group's own image.
 func (s *Server) apiCreateImage(c echo.Context) error {
 	var in imageInput
 	present, err := decodeObject(c, in.targets(), imageReadOnly()...)
 	if err != nil {
 		return err
 	}
-	img := &store.Image{Owner: store.OwnerSystem}
+	img := &store.Image{Owner: imageOwner(scopeOf(c))}
+	if err := groupAccessReasons(img.Owner, &in, present); err != nil {
+		return err
+	}
 	in.apply(img, present)
 	ctx := c.Request().Context()
 	if in.Build != nil {
@@ -138,6 +148,9 @@ func (s *Server) apiPatchImage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := groupAccessReasons(img.Owner, &in, present); err != nil {
+		return err
+	}
 	if img.Recipe != nil && (present["url"] || present["urlForGpu"] || present["useGpuUrl"]) {
 		return store.Invalid(map[string]string{"url": "A custom image gets its URL from its builds; it cannot be set."})
 	}
@@ -160,6 +173,26 @@ func (s *Server) apiDeleteImage(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// groupAccessReasons refuses, for a group's own image, a request to make it
+// global or to grant it to groups: it is its group's alone, and a silently
+// ignored grant would mislead whoever sent it.
+func groupAccessReasons(owner string, in *imageInput, present map[string]bool) error {
+	if owner == store.OwnerSystem {
+		return nil
+	}
+	f := map[string]string{}
+	if present["global"] && in.Global {
+		f["global"] = "A group's own image cannot be global."
+	}
+	if present["groups"] && !(len(in.Groups) == 0 || (len(in.Groups) == 1 && in.Groups[0] == owner)) {
+		f["groups"] = "A group's own image is used by its group " + quoted(owner) + " only."
+	}
+	if len(f) > 0 {
+		return store.Invalid(f)
+	}
+	return nil
 }
 
 // patchRecipe replaces a custom image's recipe (without building it: a

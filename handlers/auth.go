@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -19,20 +21,30 @@ func (s *Server) loginForm(c echo.Context) error {
 }
 
 // login checks the username and password and starts a session that remembers
-// the user's session epoch, so a later password change ends it.
+// the user's session epoch (so a later password change ends it) and when it
+// began (so it ends after sessionMaxAge whatever the cookie says). Failed
+// attempts are counted per username and per client address; past the limit
+// the password is not even checked and the form says how long to wait.
 func (s *Server) login(c echo.Context) error {
 	username, password := c.FormValue("username"), c.FormValue("password")
 	next := safeNext(c.FormValue("next"))
+	now, addr := s.now(), c.RealIP()
+	if wait := s.logins.retryAfter(now, username, addr); wait > 0 {
+		return s.tooManySignIns(c, wait, views.LoginProps{Username: username, Next: next})
+	}
 	u, err := s.store.Authenticate(c.Request().Context(), username, password)
 	if store.ErrorCode(err) == store.EUNAUTHORIZED {
+		s.logins.failed(now, username, addr)
 		return s.renderLogin(c, http.StatusUnauthorized, views.LoginProps{Username: username, Next: next, Error: store.ErrorMessage(err)})
 	} else if err != nil {
 		return err
 	}
+	s.logins.succeeded(username)
 	sess := s.session(c)
 	clearSession(sess)
 	sess.Values[sessUser] = u.Username
 	sess.Values[sessEpoch] = u.SessionEpoch
+	sess.Values[sessIssued] = now.Unix()
 	// A new CSRF token with every sign-in: a token seen before it is useless.
 	sess.Values[sessCSRF] = randomToken()
 	if err := s.saveSession(c); err != nil {
@@ -40,6 +52,18 @@ func (s *Server) login(c echo.Context) error {
 	}
 	c.Set(ctxIdentity, &identity{User: u})
 	return s.afterLogin(c, next)
+}
+
+// tooManySignIns refuses a sign-in attempt past the limit: 429 with a
+// Retry-After header, and the form with the message for a browser.
+func (s *Server) tooManySignIns(c echo.Context, wait time.Duration, p views.LoginProps) error {
+	msg := tooManyMessage(wait)
+	c.Response().Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	if wantsJSON(c) {
+		return echo.NewHTTPError(http.StatusTooManyRequests, msg)
+	}
+	p.Error = msg
+	return s.renderLogin(c, http.StatusTooManyRequests, p)
 }
 
 func (s *Server) afterLogin(c echo.Context, next string) error {

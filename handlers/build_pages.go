@@ -15,7 +15,8 @@ import (
 // then the image is created, its first build queued, and the browser sent
 // to the build's page to watch it.
 func (s *Server) createCustomImageForm(c echo.Context, v views.ImageValues) error {
-	img := imageOf(views.ImageValues{
+	sc := scopeOf(c)
+	img := scopedImageOf(sc, views.ImageValues{
 		DisplayName: v.DisplayName, Description: v.Description, Type: v.Type, Global: v.Global, Groups: v.Groups,
 	})
 	recipe := v.RecipeOf()
@@ -31,7 +32,7 @@ func (s *Server) createCustomImageForm(c echo.Context, v views.ImageValues) erro
 	if err := s.addFlash(c, "Image "+img.DisplayName+" added as "+img.Name+"; its first build is queued."); err != nil {
 		return err
 	}
-	return seeOther(c, buildPath(b.ID))
+	return seeOther(c, sc.BuildPath(b.ID))
 }
 
 // recipeToggleReasons reports the base image's pull-secret toggle being on
@@ -43,48 +44,57 @@ func recipeToggleReasons(v views.ImageValues) map[string]string {
 	return nil
 }
 
-func buildPath(id int64) string { return "/admin/builds/" + strconv.FormatInt(id, 10) }
-
-// buildPage shows one build with its live log.
-func (s *Server) buildPage(c echo.Context) error {
+// scopedBuild returns the build of the :id parameter and its image when the
+// request's scope holds the image (see scopedImage).
+func (s *Server) scopedBuild(c echo.Context) (*store.Build, *store.Image, error) {
 	id, err := buildParam(c)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	ctx := c.Request().Context()
 	b, err := s.store.FindBuild(ctx, id)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	img, err := s.store.FindImage(ctx, b.Image)
+	img, err := s.scopedImage(ctx, scopeOf(c), b.Image)
+	if store.ErrorCode(err) == store.ENOTFOUND {
+		return nil, nil, store.Errorf(store.ENOTFOUND, "Build %d not found among the builds of %q.", id, scopeOf(c).Group)
+	}
+	return b, img, err
+}
+
+// buildPage shows one build with its live log.
+func (s *Server) buildPage(c echo.Context) error {
+	b, img, err := s.scopedBuild(c)
 	if err != nil {
 		return err
 	}
+	sc := scopeOf(c)
 	return render(c, http.StatusOK, views.BuildPage(views.BuildPageProps{
-		Page: s.page(c, "Build #"+strconv.FormatInt(id, 10)+" of "+img.DisplayName, views.NavImages), Build: b, Image: img,
+		Page: s.page(c, "Build #"+strconv.FormatInt(b.ID, 10)+" of "+img.DisplayName, sc.Nav()), Scope: sc, Build: b, Image: img,
 	}))
 }
 
 // cancelBuildForm is the build page's Cancel Build button.
 func (s *Server) cancelBuildForm(c echo.Context) error {
-	id, err := buildParam(c)
+	b, _, err := s.scopedBuild(c)
 	if err != nil {
 		return err
 	}
-	if err := s.cancelBuild(c.Request().Context(), id); err != nil {
+	if err := s.cancelBuild(c.Request().Context(), b.ID); err != nil {
 		return err
 	}
-	if err := s.addFlash(c, "Build #"+strconv.FormatInt(id, 10)+" cancelled."); err != nil {
+	if err := s.addFlash(c, "Build #"+strconv.FormatInt(b.ID, 10)+" cancelled."); err != nil {
 		return err
 	}
-	return seeOther(c, buildPath(id))
+	return seeOther(c, scopeOf(c).BuildPath(b.ID))
 }
 
 // rebuildForm shows a custom image's recipe to edit before a rebuild: that
 // of the build in ?from= ("View build details" → edit), else the image's.
 func (s *Server) rebuildForm(c echo.Context) error {
 	ctx := c.Request().Context()
-	img, err := s.store.FindImage(ctx, c.Param("name"))
+	img, err := s.scopedImage(ctx, scopeOf(c), c.Param("name"))
 	if err != nil {
 		return err
 	}
@@ -107,8 +117,8 @@ func (s *Server) rebuildForm(c echo.Context) error {
 
 // startRebuild queues a build from the edited recipe and shows it.
 func (s *Server) startRebuild(c echo.Context) error {
-	ctx := c.Request().Context()
-	img, err := s.store.FindImage(ctx, c.Param("name"))
+	ctx, sc := c.Request().Context(), scopeOf(c)
+	img, err := s.scopedImage(ctx, sc, c.Param("name"))
 	if err != nil {
 		return err
 	}
@@ -128,7 +138,7 @@ func (s *Server) startRebuild(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	return seeOther(c, buildPath(b.ID))
+	return seeOther(c, sc.BuildPath(b.ID))
 }
 
 func (s *Server) renderRebuild(c echo.Context, status int, p views.RebuildProps) error {
@@ -140,6 +150,7 @@ func (s *Server) renderRebuild(c echo.Context, status int, p views.RebuildProps)
 	if p.BaseImages, err = s.baseImages(ctx); err != nil {
 		return err
 	}
-	p.Page = s.page(c, "Rebuild "+p.Image.DisplayName, views.NavImages)
+	p.Scope = scopeOf(c)
+	p.Page = s.page(c, "Rebuild "+p.Image.DisplayName, p.Scope.Nav())
 	return render(c, status, views.RebuildForm(p))
 }

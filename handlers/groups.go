@@ -31,7 +31,7 @@ func (s *Server) createGroup(c echo.Context) error {
 	return seeOther(c, "/admin/groups")
 }
 
-// editGroupForm shows the rename form.
+// editGroupForm shows a group's page: the rename form and its members.
 func (s *Server) editGroupForm(c echo.Context) error {
 	g, err := s.store.FindGroup(c.Request().Context(), c.Param("name"))
 	if err != nil {
@@ -93,7 +93,21 @@ func (s *Server) renderGroups(c echo.Context, status int, p views.GroupsProps) e
 	return render(c, status, views.Groups(p))
 }
 
+// renderGroupEdit renders a group's page; the members and the users to
+// choose from are loaded here, the forms' values come in p.
 func (s *Server) renderGroupEdit(c echo.Context, status int, p views.GroupEditProps) error {
-	p.Page = s.page(c, "Rename group "+p.Name, views.NavGroups)
+	ctx := c.Request().Context()
+	g, err := s.store.FindGroup(ctx, p.Name)
+	if err != nil {
+		return err
+	}
+	if p.Form == (views.GroupValues{}) && p.Errors == nil {
+		p.Form = views.GroupValues{Name: g.Name, DisplayName: g.DisplayName}
+	}
+	if p.Users, err = s.store.ListUsers(ctx); err != nil {
+		return err
+	}
+	p.Members = g.Members
+	p.Page = s.page(c, "Group "+p.Name, views.NavGroups)
 	return render(c, status, views.GroupEdit(p))
 }

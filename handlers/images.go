@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -15,29 +14,69 @@ import (
 // imagesPerPage is the length of a page of the images table.
 const imagesPerPage = 20
 
-// imagesPage shows the images table. htmx requests (live search, page links)
-// get the table fragment only.
+// scopeOf is whose images a request manages: the group of the route's
+// :group parameter (/groups/{group}/…, which only its group admins and
+// administrators reach), or the administrators' catalogue.
+func scopeOf(c echo.Context) views.Scope { return views.Scope{Group: c.Param("group")} }
+
+// imageOwner is the owner a new image of the scope gets.
+func imageOwner(sc views.Scope) string {
+	if sc.IsGroup() {
+		return sc.Group
+	}
+	return store.OwnerSystem
+}
+
+// scopedImage returns the image named name when the scope holds it: any
+// image for administrators, only the group's own images in a group's scope
+// (any other image is "not found" there).
+func (s *Server) scopedImage(ctx context.Context, sc views.Scope, name string) (*store.Image, error) {
+	img, err := s.store.FindImage(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if sc.IsGroup() && img.Owner != sc.Group {
+		return nil, store.Errorf(store.ENOTFOUND, "Image %q is not an image of the group %q.", name, sc.Group)
+	}
+	return img, nil
+}
+
+// imagesPage shows the images table of the scope: every image, with a
+// filter by owner (?owner=system or a group), for administrators; the
+// group's own images in a group's scope. htmx requests (live search, page
+// links) get the table fragment only.
 func (s *Server) imagesPage(c echo.Context) error {
-	q := c.QueryParam("q")
+	sc := scopeOf(c)
+	q, owner := c.QueryParam("q"), c.QueryParam("owner")
 	page, _ := strconv.Atoi(c.QueryParam("page"))
-	table, err := s.imagesTable(c, q, max(page, 1))
+	table, err := s.imagesTable(c, sc, q, owner, max(page, 1))
 	if err != nil {
 		return err
 	}
 	if isHTMX(c) {
 		return render(c, http.StatusOK, views.ImagesTable(table))
 	}
+	var groups []*store.Group
+	if !sc.IsGroup() {
+		if groups, err = s.store.ListGroups(c.Request().Context()); err != nil {
+			return err
+		}
+	}
 	return render(c, http.StatusOK, views.ImagesPage(views.ImagesProps{
-		Page:  s.page(c, "Images", views.NavImages),
-		Table: table,
+		Page:   s.page(c, sc.ImagesTitle(), sc.Nav()),
+		Table:  table,
+		Groups: groups,
 	}))
 }
 
 // imagesTable loads one page of the table; a page past the end shows the
 // last one (as after deleting the last image of the last page).
-func (s *Server) imagesTable(c echo.Context, q string, page int) (views.ImagesTableProps, error) {
+func (s *Server) imagesTable(c echo.Context, sc views.Scope, q, owner string, page int) (views.ImagesTableProps, error) {
 	ctx := c.Request().Context()
-	f := store.ImageFilter{Query: q, Limit: imagesPerPage, Offset: (page - 1) * imagesPerPage}
+	if sc.IsGroup() {
+		owner = sc.Group
+	}
+	f := store.ImageFilter{Query: q, Owner: owner, Limit: imagesPerPage, Offset: (page - 1) * imagesPerPage}
 	imgs, total, err := s.store.ListImages(ctx, f)
 	if err != nil {
 		return views.ImagesTableProps{}, err
@@ -53,8 +92,11 @@ func (s *Server) imagesTable(c echo.Context, q string, page int) (views.ImagesTa
 	if err != nil {
 		return views.ImagesTableProps{}, err
 	}
+	if sc.IsGroup() {
+		owner = ""
+	}
 	return views.ImagesTableProps{
-		Query: q, Images: imgs, Total: total, PageNum: page, PerPage: imagesPerPage, CSRF: s.csrfToken(c),
+		Scope: sc, Owner: owner, Query: q, Images: imgs, Total: total, PageNum: page, PerPage: imagesPerPage, CSRF: s.csrfToken(c),
 		Building: building,
 	}, nil
 }
@@ -79,7 +121,8 @@ func (s *Server) createImage(c echo.Context) error {
 	if kind == views.KindBuild {
 		return s.createCustomImageForm(c, v)
 	}
-	img := imageOf(v)
+	sc := scopeOf(c)
+	img := scopedImageOf(sc, v)
 	err = withReasons(s.prepareImage(img), toggleReasons(v))
 	if err == nil {
 		err = s.store.CreateImage(c.Request().Context(), img)
@@ -94,13 +137,13 @@ func (s *Server) createImage(c echo.Context) error {
 	if err := s.addFlash(c, "Image "+img.DisplayName+" added as "+img.Name+"."); err != nil {
 		return err
 	}
-	return seeOther(c, "/admin/images/"+url.PathEscape(img.Name))
+	return seeOther(c, sc.ImagePath(img.Name))
 }
 
 // imagePage shows one image and, for a custom image, its builds.
 func (s *Server) imagePage(c echo.Context) error {
-	ctx := c.Request().Context()
-	img, err := s.store.FindImage(ctx, c.Param("name"))
+	ctx, sc := c.Request().Context(), scopeOf(c)
+	img, err := s.scopedImage(ctx, sc, c.Param("name"))
 	if err != nil {
 		return err
 	}
@@ -112,7 +155,8 @@ func (s *Server) imagePage(c echo.Context) error {
 		}
 	}
 	return render(c, http.StatusOK, views.ImagePage(views.ImagePageProps{
-		Page:   s.page(c, img.DisplayName, views.NavImages),
+		Page:   s.page(c, img.DisplayName, sc.Nav()),
+		Scope:  sc,
 		Image:  img,
 		Builds: builds,
 	}))
@@ -120,20 +164,20 @@ func (s *Server) imagePage(c echo.Context) error {
 
 // editImageForm shows the edit form filled from the stored image.
 func (s *Server) editImageForm(c echo.Context) error {
-	img, err := s.store.FindImage(c.Request().Context(), c.Param("name"))
+	img, err := s.scopedImage(c.Request().Context(), scopeOf(c), c.Param("name"))
 	if err != nil {
 		return err
 	}
 	return s.renderImageForm(c, http.StatusOK, views.ImageFormProps{
-		Kind: kindOf(img), Name: img.Name, Values: views.ImageValuesOf(img),
+		Kind: kindOf(img), Name: img.Name, Owner: img.Owner, Values: views.ImageValuesOf(img),
 	})
 }
 
 // updateImage saves the edit form. The name never changes; a custom image
 // keeps its recipe.
 func (s *Server) updateImage(c echo.Context) error {
-	ctx := c.Request().Context()
-	old, err := s.store.FindImage(ctx, c.Param("name"))
+	ctx, sc := c.Request().Context(), scopeOf(c)
+	old, err := s.scopedImage(ctx, sc, c.Param("name"))
 	if err != nil {
 		return err
 	}
@@ -141,8 +185,12 @@ func (s *Server) updateImage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	img := imageOf(v)
+	img := scopedImageOf(sc, v)
 	img.Name, img.Owner, img.Recipe = old.Name, old.Owner, old.Recipe
+	if old.Owner != store.OwnerSystem {
+		// A group's own image is its group's alone, whoever edits it.
+		img.Global, img.Groups = false, nil
+	}
 	if old.Recipe != nil {
 		// A custom image's URL is what its last good build pushed, and the
 		// form has no URL fields for it.
@@ -154,7 +202,7 @@ func (s *Server) updateImage(c echo.Context) error {
 	}
 	if store.ErrorCode(err) == store.EINVALID {
 		return s.renderImageForm(c, http.StatusUnprocessableEntity, views.ImageFormProps{
-			Kind: kindOf(old), Name: old.Name, Values: v, Errors: store.ErrorFields(err),
+			Kind: kindOf(old), Name: old.Name, Owner: old.Owner, Values: v, Errors: store.ErrorFields(err),
 		})
 	} else if err != nil {
 		return err
@@ -162,13 +210,13 @@ func (s *Server) updateImage(c echo.Context) error {
 	if err := s.addFlash(c, "Image "+img.DisplayName+" saved."); err != nil {
 		return err
 	}
-	return seeOther(c, "/admin/images/"+url.PathEscape(img.Name))
+	return seeOther(c, sc.ImagePath(img.Name))
 }
 
 // deleteImage answers htmx's DELETE from the table: the row is replaced by
 // nothing. Other clients get 204.
 func (s *Server) deleteImage(c echo.Context) error {
-	if err := s.store.DeleteImage(c.Request().Context(), c.Param("name")); err != nil {
+	if err := s.deleteScopedImage(c, c.Param("name")); err != nil {
 		return err
 	}
 	if isHTMX(c) {
@@ -181,18 +229,27 @@ func (s *Server) deleteImage(c echo.Context) error {
 // script: back to the table with a notice.
 func (s *Server) deleteImageForm(c echo.Context) error {
 	name := c.Param("name")
-	if err := s.store.DeleteImage(c.Request().Context(), name); err != nil {
+	if err := s.deleteScopedImage(c, name); err != nil {
 		return err
 	}
 	if err := s.addFlash(c, "Image "+name+" deleted."); err != nil {
 		return err
 	}
-	return seeOther(c, "/admin/images")
+	return seeOther(c, scopeOf(c).ImagesPath())
+}
+
+// deleteScopedImage deletes an image of the request's scope.
+func (s *Server) deleteScopedImage(c echo.Context, name string) error {
+	ctx := c.Request().Context()
+	if _, err := s.scopedImage(ctx, scopeOf(c), name); err != nil {
+		return err
+	}
+	return s.store.DeleteImage(ctx, name)
 }
 
 // imageGroupsForm is "Edit Groups": Global, or the groups that may use it.
 func (s *Server) imageGroupsForm(c echo.Context) error {
-	img, err := s.store.FindImage(c.Request().Context(), c.Param("name"))
+	img, err := s.systemImage(c.Request().Context(), c.Param("name"))
 	if err != nil {
 		return err
 	}
@@ -207,6 +264,9 @@ func (s *Server) setImageGroups(c echo.Context) error {
 		return badRequest("The form could not be read.")
 	}
 	global, groups := form.Get("global") != "", form["groups"]
+	if _, err := s.systemImage(ctx, c.Param("name")); err != nil {
+		return err
+	}
 	img, err := s.store.SetImageGroups(ctx, c.Param("name"), global, groups)
 	if store.ErrorCode(err) == store.EINVALID {
 		old, ferr := s.store.FindImage(ctx, c.Param("name"))
@@ -222,10 +282,11 @@ func (s *Server) setImageGroups(c echo.Context) error {
 	if err := s.addFlash(c, "Access to "+img.DisplayName+" saved: "+accessSummary(img)+"."); err != nil {
 		return err
 	}
-	return seeOther(c, "/admin/images/"+url.PathEscape(img.Name))
+	return seeOther(c, views.Scope{}.ImagePath(img.Name))
 }
 
 func (s *Server) renderImageForm(c echo.Context, status int, p views.ImageFormProps) error {
+	p.Scope = scopeOf(c)
 	p, err := s.imageFormProps(c.Request().Context(), p)
 	if err != nil {
 		return err
@@ -234,7 +295,7 @@ func (s *Server) renderImageForm(c echo.Context, status int, p views.ImageFormPr
 	if p.Editing() {
 		title = "Edit " + p.Values.DisplayName
 	}
-	p.Page = s.page(c, title, views.NavImages)
+	p.Page = s.page(c, title, p.Scope.Nav())
 	return render(c, status, views.ImageForm(p))
 }
 
@@ -246,6 +307,31 @@ func (s *Server) renderImageGroups(c echo.Context, status int, p views.ImageGrou
 	p.Groups = groups
 	p.Page = s.page(c, "Edit Groups of "+p.Image.DisplayName, views.NavImages)
 	return render(c, status, views.ImageGroups(p))
+}
+
+// systemImage returns a System image for "Edit Groups": a group's own image
+// has no groups to edit (it is its group's alone), which is said plainly
+// rather than ignored.
+func (s *Server) systemImage(ctx context.Context, name string) (*store.Image, error) {
+	img, err := s.store.FindImage(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if img.Owner != store.OwnerSystem {
+		return nil, store.Errorf(store.ECONFLICT, "%s is the own image of the group %s: only that group may use it, so it has no groups to edit.", name, img.Owner)
+	}
+	return img, nil
+}
+
+// scopedImageOf is imageOf for the scope: a group's image belongs to the
+// group and is never global nor granted to other groups.
+func scopedImageOf(sc views.Scope, v views.ImageValues) *store.Image {
+	img := imageOf(v)
+	img.Owner = imageOwner(sc)
+	if sc.IsGroup() {
+		img.Global, img.Groups = false, nil
+	}
+	return img
 }
 
 // kindOf tells a custom (built) image from an existing one.

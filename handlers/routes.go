@@ -24,6 +24,10 @@ const (
 	// AccessGroupMember routes need an administrator or a member (of any
 	// role) of the group named by the route's :group parameter.
 	AccessGroupMember Access = "groupmember"
+	// AccessImageAdmin routes need an administrator or a group admin of the
+	// group that owns the image named by :name (or the image of the build
+	// :id): a group admin manages their group's own images and nothing else.
+	AccessImageAdmin Access = "imageadmin"
 )
 
 // route is one line of the route table. Paths use echo's syntax (":name"
@@ -58,6 +62,8 @@ func (s *Server) routeTable() []route {
 	const (
 		get, post, patch, del = http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete
 		public, user, admin   = AccessPublic, AccessUser, AccessAdmin
+		put                   = http.MethodPut
+		member, gadmin, image = AccessGroupMember, AccessGroupAdmin, AccessImageAdmin
 	)
 	return []route{
 		{get, "/healthz", public, s.healthz},
@@ -91,36 +97,84 @@ func (s *Server) routeTable() []route {
 		{get, "/admin/builds/:id", admin, s.buildPage},
 		{post, "/admin/builds/:id/cancel", admin, s.cancelBuildForm},
 
+		// A group's own images, managed by its group admins (and
+		// administrators): the same pages as above, scoped to the group.
+		{get, "/groups/:group/images", gadmin, s.imagesPage},
+		{get, "/groups/:group/images/new", gadmin, s.newImageForm},
+		{post, "/groups/:group/images", gadmin, s.createImage},
+		{get, "/groups/:group/images/-/name-preview", gadmin, s.namePreview},
+		{post, "/groups/:group/images/-/check", gadmin, s.checkImage},
+		{get, "/groups/:group/images/:name", gadmin, s.imagePage},
+		{get, "/groups/:group/images/:name/edit", gadmin, s.editImageForm},
+		{post, "/groups/:group/images/:name", gadmin, s.updateImage},
+		{del, "/groups/:group/images/:name", gadmin, s.deleteImage},
+		{post, "/groups/:group/images/:name/delete", gadmin, s.deleteImageForm},
+		{get, "/groups/:group/images/:name/rebuild", gadmin, s.rebuildForm},
+		{post, "/groups/:group/images/:name/rebuild", gadmin, s.startRebuild},
+		{get, "/groups/:group/builds/:id", gadmin, s.buildPage},
+		{post, "/groups/:group/builds/:id/cancel", gadmin, s.cancelBuildForm},
+
 		// Pull secrets admin.
 		{get, "/admin/secrets", admin, s.secretsPage},
 		{post, "/admin/secrets", admin, s.createSecret},
 		{del, "/admin/secrets/:name", admin, s.deleteSecret},
 		{post, "/admin/secrets/:name/delete", admin, s.deleteSecretForm},
 
-		// Groups admin (members come with the users pages).
+		// Groups admin, with their members and roles.
 		{get, "/admin/groups", admin, s.groupsPage},
 		{post, "/admin/groups", admin, s.createGroup},
 		{get, "/admin/groups/:name/edit", admin, s.editGroupForm},
 		{post, "/admin/groups/:name", admin, s.renameGroup},
 		{del, "/admin/groups/:name", admin, s.deleteGroup},
 		{post, "/admin/groups/:name/delete", admin, s.deleteGroupForm},
+		{post, "/admin/groups/:name/members", admin, s.setMemberForm},
+		{del, "/admin/groups/:name/members/:username", admin, s.removeMember},
+		{post, "/admin/groups/:name/members/:username/delete", admin, s.removeMemberForm},
+
+		// Users admin.
+		{get, "/admin/users", admin, s.usersPage},
+		{post, "/admin/users", admin, s.createUser},
+		{get, "/admin/users/:username", admin, s.userPage},
+		{post, "/admin/users/:username/password", admin, s.resetPassword},
+		{post, "/admin/users/:username/admin", admin, s.setUserAdmin},
+		{del, "/admin/users/:username", admin, s.deleteUser},
+		{post, "/admin/users/:username/delete", admin, s.deleteUserForm},
+
+		// The signed-in user's API tokens (an administrator's page lists all).
+		{get, "/account/tokens", user, s.tokensPage},
+		{post, "/account/tokens", user, s.createTokenForm},
+		{del, "/account/tokens/:id", user, s.revokeToken},
+		{post, "/account/tokens/:id/delete", user, s.revokeTokenForm},
 
 		// JSON API.
 		{get, "/api/v1/images", admin, s.apiListImages},
 		{post, "/api/v1/images", admin, s.apiCreateImage},
-		{get, "/api/v1/images/:name", admin, s.apiGetImage},
-		{patch, "/api/v1/images/:name", admin, s.apiPatchImage},
-		{del, "/api/v1/images/:name", admin, s.apiDeleteImage},
-		{post, "/api/v1/images/:name/rebuild", admin, s.apiRebuild},
-		{get, "/api/v1/images/:name/builds", admin, s.apiImageBuilds},
-		{get, "/api/v1/builds/:id", admin, s.apiGetBuild},
-		{post, "/api/v1/builds/:id/cancel", admin, s.apiCancelBuild},
-		{get, "/api/v1/builds/:id/log", admin, s.apiBuildLog},
+		{get, "/api/v1/images/:name", image, s.apiGetImage},
+		{patch, "/api/v1/images/:name", image, s.apiPatchImage},
+		{del, "/api/v1/images/:name", image, s.apiDeleteImage},
+		{post, "/api/v1/images/:name/rebuild", image, s.apiRebuild},
+		{get, "/api/v1/images/:name/builds", image, s.apiImageBuilds},
+		{get, "/api/v1/builds/:id", image, s.apiGetBuild},
+		{post, "/api/v1/builds/:id/cancel", image, s.apiCancelBuild},
+		{get, "/api/v1/builds/:id/log", image, s.apiBuildLog},
 		{get, "/api/v1/secrets", admin, s.apiListSecrets},
 		{post, "/api/v1/secrets", admin, s.apiCreateSecret},
 		{del, "/api/v1/secrets/:name", admin, s.apiDeleteSecret},
 		{get, "/api/v1/groups", admin, s.apiListGroups},
 		{post, "/api/v1/groups", admin, s.apiCreateGroup},
+		{put, "/api/v1/groups/:group/members/:user", admin, s.apiSetMember},
+		{del, "/api/v1/groups/:group/members/:user", admin, s.apiRemoveMember},
+		{get, "/api/v1/groups/:group/selection", member, s.apiGroupSelection},
+		{get, "/api/v1/groups/:group/images", gadmin, s.apiListImages},
+		{post, "/api/v1/groups/:group/images", gadmin, s.apiCreateImage},
+		{get, "/api/v1/users", admin, s.apiListUsers},
+		{post, "/api/v1/users", admin, s.apiCreateUser},
+		{get, "/api/v1/users/:username", admin, s.apiGetUser},
+		{patch, "/api/v1/users/:username", admin, s.apiPatchUser},
+		{del, "/api/v1/users/:username", admin, s.apiDeleteUser},
+		{get, "/api/v1/tokens", user, s.apiListTokens},
+		{post, "/api/v1/tokens", user, s.apiCreateToken},
+		{del, "/api/v1/tokens/:id", user, s.apiRevokeToken},
 		{get, "/api/v1/me/images", user, s.apiMyImages},
 	}
 }

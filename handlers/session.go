@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"strings"
+	"time"
 
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
@@ -19,6 +20,9 @@ const (
 	sessUser  = "user"
 	sessEpoch = "epoch"
 	sessCSRF  = "csrf"
+	// sessIssued is when the user signed in (Unix seconds): a session ends
+	// sessionMaxAge after it, however often its cookie is renewed.
+	sessIssued = "issued"
 
 	ctxIdentity = "imagehub.identity"
 	ctxSession  = "imagehub.session"
@@ -71,8 +75,11 @@ func (s *Server) saveSession(c echo.Context) error {
 
 // authenticate finds out who is calling and stores it in the context. An
 // Authorization header must hold a valid token; a session is valid only while
-// its user exists and has not changed password since (the epoch). Static
-// files and the health check need nobody, so they cost no database query.
+// its user exists, has not changed password since (the epoch) and it is
+// younger than sessionMaxAge (the time of sign-in is kept in the session: the
+// cookie's own MaxAge is renewed each time the cookie is written). This runs
+// on every request but for static files and the health check, which need
+// nobody and so cost no database query.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if p := c.Request().URL.Path; p == "/healthz" || strings.HasPrefix(p, "/static/") {
@@ -86,6 +93,9 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if !ok {
 			return next(c)
 		}
+		if !s.sessionFresh(sess) {
+			return s.endSession(c, next)
+		}
 		u, err := s.store.FindUser(c.Request().Context(), name)
 		epoch, _ := sess.Values[sessEpoch].(int64)
 		switch {
@@ -93,15 +103,44 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Set(ctxIdentity, &identity{User: u})
 		case err == nil || store.ErrorCode(err) == store.ENOTFOUND:
 			// Password changed or user deleted: this session is over.
-			clearSession(sess)
-			if err := s.saveSession(c); err != nil {
-				return err
-			}
+			return s.endSession(c, next)
 		default:
 			return err
 		}
 		return next(c)
 	}
+}
+
+// sessionFresh reports whether the session began less than sessionMaxAge
+// ago (and not in the future, which only a forged or foreign cookie can say).
+func (s *Server) sessionFresh(sess *sessions.Session) bool {
+	issued, _ := sess.Values[sessIssued].(int64)
+	age := s.now().Sub(time.Unix(issued, 0))
+	return issued > 0 && age >= -time.Minute && age < sessionMaxAge*time.Second
+}
+
+// endSession forgets the session's user and goes on as anonymous.
+func (s *Server) endSession(c echo.Context, next echo.HandlerFunc) error {
+	clearSession(s.session(c))
+	if err := s.saveSession(c); err != nil {
+		return err
+	}
+	return next(c)
+}
+
+// renewSessionEpoch keeps the caller's own session alive after they changed
+// their own password (which ends every other session of theirs).
+func (s *Server) renewSessionEpoch(c echo.Context, username string) error {
+	id := currentIdentity(c)
+	if id == nil || id.Bearer || id.User.Username != username {
+		return nil
+	}
+	u, err := s.store.FindUser(c.Request().Context(), username)
+	if err != nil {
+		return err
+	}
+	s.session(c).Values[sessEpoch] = u.SessionEpoch
+	return s.saveSession(c)
 }
 
 func (s *Server) authenticateToken(c echo.Context, header string, next echo.HandlerFunc) error {

@@ -71,6 +71,15 @@ func checkedIf(chosen, v, def string) bool {
 	return chosen == v
 }
 
+// ownGroup is the group whose own image the form adds or edits, "" for a
+// System image.
+func ownGroup(p ImageFormProps) string {
+	if p.Owner != "" && p.Owner != store.OwnerSystem {
+		return p.Owner
+	}
+	return p.Scope.Group
+}
+
 // adminGroups lists the groups a user administers, by name.
 func adminGroups(u *store.User) []string {
 	if u == nil {

@@ -20,8 +20,9 @@ type navItem struct {
 	Key, Label, Href string
 }
 
-// navItems returns the navigation a user sees. Pages that come later (builds,
-// users) add their line here.
+// navItems returns the navigation a user sees: the admin pages for an
+// administrator, the images of each group they administer for a group
+// admin, and everyone's own pages.
 func navItems(u *store.User) []navItem {
 	var items []navItem
 	if u != nil && u.Admin {
@@ -31,6 +32,14 @@ func navItems(u *store.User) []navItem {
 			navItem{NavSecrets, "Secrets", "/admin/secrets"},
 			navItem{NavUsers, "Users", "/admin/users"},
 		)
+	}
+	if u != nil && !u.Admin {
+		// A group admin manages their groups' own images (administrators
+		// see them all under Images).
+		for _, g := range adminGroups(u) {
+			sc := GroupScope(g)
+			items = append(items, navItem{sc.Nav(), sc.ImagesTitle(), sc.ImagesPath()})
+		}
 	}
 	items = append(items, navItem{NavMyImages, "My images", "/images"})
 	if u != nil {
@@ -60,16 +69,6 @@ func jsonAttr(v any) string {
 	return string(b)
 }
 
-// imageURL is the path of an image's page, plus an optional sub-path.
-func imageURL(name string, rest ...string) templ.SafeURL {
-	return templ.SafeURL("/admin/images/" + url.PathEscape(name) + strings.Join(rest, ""))
-}
-
-// imagePath is imageURL as a plain string, for htmx attributes.
-func imagePath(name string, rest ...string) string {
-	return string(imageURL(name, rest...))
-}
-
 // groupPath is the path of a group, plus an optional sub-path.
 func groupPath(name string, rest ...string) string {
 	return "/admin/groups/" + url.PathEscape(name) + strings.Join(rest, "")
@@ -78,21 +77,6 @@ func groupPath(name string, rest ...string) string {
 // secretPath is the path of a secret, plus an optional sub-path.
 func secretPath(name string, rest ...string) string {
 	return "/admin/secrets/" + url.PathEscape(name) + strings.Join(rest, "")
-}
-
-// imagesPageURL is the images table's URL for a search and page.
-func imagesPageURL(q string, page int) string {
-	v := url.Values{}
-	if q != "" {
-		v.Set("q", q)
-	}
-	if page > 1 {
-		v.Set("page", strconv.Itoa(page))
-	}
-	if len(v) == 0 {
-		return "/admin/images"
-	}
-	return "/admin/images?" + v.Encode()
 }
 
 // pageCount is how many pages of perPage hold total rows (at least one).
@@ -204,9 +188,9 @@ func timePtrText(t *time.Time) string {
 // the image when editing.
 func imageFormAction(p ImageFormProps) templ.SafeURL {
 	if p.Editing() {
-		return imageURL(p.Name)
+		return p.Scope.imageURL(p.Name)
 	}
-	return "/admin/images"
+	return templ.SafeURL(p.Scope.ImagesPath())
 }
 
 // secretListed reports whether a secret of that name is among secrets.
@@ -276,11 +260,6 @@ func namePreviewTrigger(errs map[string]string) string {
 		return "input changed delay:200ms"
 	}
 	return "input changed delay:200ms, load"
-}
-
-// buildURL is the path of a build's page, plus an optional sub-path.
-func buildURL(id int64, rest ...string) templ.SafeURL {
-	return templ.SafeURL("/admin/builds/" + strconv.FormatInt(id, 10) + strings.Join(rest, ""))
 }
 
 // statusLabel is how a build state reads on a page.

@@ -50,11 +50,17 @@ type LoginProps struct {
 type ImagesProps struct {
 	Page  Page
 	Table ImagesTableProps
+	// Groups are offered by the administrators' owner filter.
+	Groups []*store.Group
 }
 
 // ImagesTableProps is the table fragment that live search and the page
 // links swap.
 type ImagesTableProps struct {
+	// Scope is whose images the table lists (and where its links lead).
+	Scope Scope
+	// Owner filters the administrators' table: "system", a group, or "" for all.
+	Owner   string
 	Query   string
 	Images  []*store.Image
 	Total   int
@@ -77,6 +83,11 @@ const (
 // ImageFormProps is the add and edit form of an image.
 type ImageFormProps struct {
 	Page Page
+	// Scope is whose image the form adds or edits: a group's own image has
+	// no access choice (it is that group's alone).
+	Scope Scope
+	// Owner is the edited image's owner ("" when adding).
+	Owner string
 	// Kind is KindExisting or KindBuild.
 	Kind string
 	// Name is the image's name when editing, "" when adding.
@@ -177,6 +188,7 @@ type CheckProps struct {
 // ImagePageProps is one image's page.
 type ImagePageProps struct {
 	Page  Page
+	Scope Scope
 	Image *store.Image
 	// Builds is the build history of a custom image, newest first.
 	Builds []*store.Build
@@ -309,6 +321,7 @@ type ErrorProps struct {
 // can be done with it.
 type BuildPageProps struct {
 	Page  Page
+	Scope Scope
 	Build *store.Build
 	Image *store.Image
 }
@@ -317,6 +330,7 @@ type BuildPageProps struct {
 // new build from it.
 type RebuildProps struct {
 	Page  Page
+	Scope Scope
 	Image *store.Image
 	// From is the build whose recipe filled the form, 0 for the image's own.
 	From       int64

@@ -358,7 +358,7 @@ func Tokens(p TokensProps) templ.Component {
 					}()
 				}
 				ctx = templ.InitializeContext(ctx)
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 30, "<div class=\"radio-group\"><label class=\"radio\"><input type=\"radio\" name=\"scope\" value=\"read\" id=\"scope-read\"")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 30, "<div class=\"radio-group\" role=\"radiogroup\" aria-labelledby=\"scope-label\"><span class=\"label\" id=\"scope-label\">Scope</span> <label class=\"radio\"><input type=\"radio\" name=\"scope\" value=\"read\" id=\"scope-read\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -384,7 +384,7 @@ func Tokens(p TokensProps) templ.Component {
 				}
 				return nil
 			})
-			templ_7745c5c3_Err = field("scope", "Scope", "", p.Errors).Render(templ.WithChildren(ctx, templ_7745c5c3_Var19), templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = field("scope", "", "", p.Errors).Render(templ.WithChildren(ctx, templ_7745c5c3_Var19), templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

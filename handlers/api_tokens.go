@@ -1,0 +1,57 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"imagehub/store"
+)
+
+// newTokenBody is the answer to a new token: the token's description and,
+// once, its value.
+type newTokenBody struct {
+	*store.Token
+	Value string `json:"token"`
+}
+
+// apiListTokens lists the caller's tokens; an administrator gets every
+// user's, or one user's with ?user=NAME.
+func (s *Server) apiListTokens(c echo.Context) error {
+	owner := tokenOwnerFilter(currentUser(c))
+	if owner == "" {
+		owner = c.QueryParam("user")
+	}
+	tokens, err := s.store.ListTokens(c.Request().Context(), owner)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newList(tokens, len(tokens)))
+}
+
+// apiCreateToken makes a token for the caller, {"name", "scope": "read" |
+// "admin"}, and answers 201 with its value in "token", the only time it is
+// ever shown.
+func (s *Server) apiCreateToken(c echo.Context) error {
+	var (
+		name  string
+		scope store.TokenScope
+	)
+	if _, err := decodeObject(c, map[string]any{"name": &name, "scope": &scope}); err != nil {
+		return err
+	}
+	value, tok, err := s.store.CreateToken(c.Request().Context(), currentUser(c).Username, name, scope)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, newTokenBody{Token: tok, Value: value})
+}
+
+// apiRevokeToken revokes a token: 204; another user's token is 404 unless
+// the caller is an administrator.
+func (s *Server) apiRevokeToken(c echo.Context) error {
+	if err := s.revoke(c); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

@@ -1,0 +1,203 @@
+package handlers
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testClock is a clock that moves only when told to.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// withClock gives the server a test clock; call it before any request.
+func (env *testEnv) withClock() *testClock {
+	clk := &testClock{now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	env.server.now = clk.Now
+	return clk
+}
+
+func TestLoginLimiter(t *testing.T) {
+	l := newLoginLimiter()
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	for i := 0; i < loginFailsPerUser; i++ {
+		if w := l.retryAfter(t0, "ann", "10.0.0.1"); w != 0 {
+			t.Fatalf("attempt %d refused: wait %v", i+1, w)
+		}
+		l.failed(t0.Add(time.Duration(i)*time.Minute), "ann", "10.0.0.1")
+	}
+	now := t0.Add(5 * time.Minute)
+	if w := l.retryAfter(now, "ANN ", "10.0.0.9"); w != 10*time.Minute {
+		t.Errorf("after 5 failures (from another address, other spelling): wait %v, want 10m (the first failure leaves the window)", w)
+	}
+	if w := l.retryAfter(now, "bob", "10.0.0.1"); w != 0 {
+		t.Errorf("another user from the same address is refused after 5 failures: %v", w)
+	}
+	if w := l.retryAfter(t0.Add(15*time.Minute), "ann", "10.0.0.1"); w != 0 {
+		t.Errorf("after the window: wait %v", w)
+	}
+	l.succeeded("ann")
+	if w := l.retryAfter(now, "ann", "10.0.0.1"); w != 0 {
+		t.Errorf("after a success the username still waits %v", w)
+	}
+	// Per address: 20 failures over many usernames.
+	for i := 0; i < loginFailsPerAddr; i++ {
+		l.failed(now, "user"+string(rune('a'+i)), "10.0.0.2")
+	}
+	if w := l.retryAfter(now, "zed", "10.0.0.2"); w != 15*time.Minute {
+		t.Errorf("address after 20 failures: wait %v, want 15m", w)
+	}
+	if w := l.retryAfter(now, "zed", "10.0.0.3"); w != 0 {
+		t.Errorf("another address: wait %v", w)
+	}
+	for _, tc := range []struct {
+		wait time.Duration
+		want string
+	}{
+		{30 * time.Second, "try again in 1 minute."},
+		{14*time.Minute + time.Second, "try again in 15 minutes."},
+		{2 * time.Minute, "try again in 2 minutes."},
+	} {
+		if got := tooManyMessage(tc.wait); !strings.HasSuffix(got, tc.want) || !strings.HasPrefix(got, "Too many failed sign-ins") {
+			t.Errorf("message for %v = %q", tc.wait, got)
+		}
+	}
+}
+
+func TestLoginLimiterForgetsOldKeys(t *testing.T) {
+	l := newLoginLimiter()
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	for i := 0; i < loginMaxKeys; i++ {
+		l.failed(t0, "u"+strings.Repeat("x", i%7)+string(rune(0x4e00+i)), "10.0.0.1")
+	}
+	l.failed(t0.Add(time.Hour), "late", "10.0.0.2")
+	if n := len(l.failures); n != 2 {
+		t.Errorf("%d keys kept after the sweep, want 2 (late's user and address)", n)
+	}
+}
+
+func TestLoginRateLimit(t *testing.T) {
+	env := newTestEnv(t)
+	clk := env.withClock()
+	c := env.anonymous()
+	c.getPage("/login")
+	attempt := func(password string) (*http.Response, string) {
+		t.Helper()
+		res := c.postForm("/login", url.Values{"username": {"alice"}, "password": {password}})
+		doc := c.readPage(res)
+		return res, strings.TrimSpace(doc.Find("#login-error").Text())
+	}
+	for i := 0; i < 5; i++ {
+		if res, msg := attempt("wrong-password"); res.StatusCode != http.StatusUnauthorized || !strings.Contains(msg, "Wrong username or password") {
+			t.Fatalf("failure %d: %d %q", i+1, res.StatusCode, msg)
+		}
+		clk.Advance(time.Minute)
+	}
+	// The sixth attempt is refused even with the right password.
+	res, msg := attempt(testAdminPassword)
+	if res.StatusCode != http.StatusTooManyRequests || msg != "Too many failed sign-ins; try again in 10 minutes." {
+		t.Fatalf("sixth attempt: %d %q", res.StatusCode, msg)
+	}
+	if res.Header.Get("Retry-After") != "600" {
+		t.Errorf("Retry-After = %q, want 600", res.Header.Get("Retry-After"))
+	}
+	if res := c.get("/images"); res.StatusCode != http.StatusSeeOther {
+		t.Fatal("a refused attempt signed in")
+	}
+	// A JSON client gets 429 with the message.
+	req := url.Values{"username": {"alice"}, "password": {testAdminPassword}, "_csrf": {c.csrf}}
+	res = c.request(http.MethodPost, "/login", strings.NewReader(req.Encode()), map[string]string{
+		"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json",
+	})
+	if body := readAll(t, res.Body); res.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "Too many failed sign-ins") {
+		t.Errorf("JSON client: %d %s", res.StatusCode, body)
+	}
+	// Other users are not locked out by alice's failures.
+	other := env.anonymous()
+	other.getPage("/login")
+	if res := other.postForm("/login", url.Values{"username": {"admin"}, "password": {testAdminPassword}}); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("admin after alice's failures: %d", res.StatusCode)
+	}
+	// When the oldest failure leaves the window, alice may try again.
+	clk.Advance(10 * time.Minute)
+	if res, msg := attempt(testAdminPassword); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("after the wait: %d %q", res.StatusCode, msg)
+	}
+}
+
+func TestLoginRateLimitPerAddress(t *testing.T) {
+	env := newTestEnv(t)
+	env.withClock()
+	c := env.anonymous()
+	c.getPage("/login")
+	for i := 0; i < loginFailsPerAddr; i++ {
+		name := "nobody-" + string(rune('a'+i))
+		if res := c.postForm("/login", url.Values{"username": {name}, "password": {"x"}}); res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i+1, res.StatusCode)
+		}
+	}
+	res := c.postForm("/login", url.Values{"username": {"admin"}, "password": {testAdminPassword}})
+	if doc := c.readPage(res); res.StatusCode != http.StatusTooManyRequests || !strings.Contains(doc.Find("#login-error").Text(), "try again in 15 minutes") {
+		t.Errorf("after 20 failures from one address: %d %q", res.StatusCode, doc.Find("#login-error").Text())
+	}
+}
+
+func TestSessionAbsoluteExpiry(t *testing.T) {
+	env := newTestEnv(t)
+	clk := env.withClock()
+	c := env.signIn("alice")
+	clk.Advance(11 * time.Hour)
+	// Pages renew the cookie (its MaxAge starts again), but not the session.
+	if _, status := c.getPage("/images"); status != http.StatusOK {
+		t.Fatalf("after 11 h: %d", status)
+	}
+	clk.Advance(time.Hour)
+	res := c.get("/images")
+	if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/login") {
+		t.Errorf("after 12 h: %d %q, want 303 to /login", res.StatusCode, res.Header.Get("Location"))
+	}
+	if res := c.json(http.MethodGet, "/api/v1/me/images", nil, nil); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("API after 12 h: %d", res.StatusCode)
+	}
+}
+
+func TestPasswordChangeEndsEverySession(t *testing.T) {
+	env := newTestEnv(t)
+	page := env.signIn("alice")
+	api := env.signIn("alice")
+	htmx := env.signIn("alice")
+	token := env.withToken("alice", "read")
+	if err := env.store.SetPassword(t.Context(), "alice", "a-different-password"); err != nil {
+		t.Fatal(err)
+	}
+	if res := page.get("/account/tokens"); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("page: %d", res.StatusCode)
+	}
+	if res := api.json(http.MethodGet, "/api/v1/me/images", nil, nil); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("API with the cookie: %d", res.StatusCode)
+	}
+	if res := htmx.htmx(http.MethodGet, "/images", nil); res.StatusCode != http.StatusUnauthorized || res.Header.Get("HX-Redirect") == "" {
+		t.Errorf("htmx: %d %q", res.StatusCode, res.Header.Get("HX-Redirect"))
+	}
+	// API tokens are not sessions: they last until revoked.
+	if res := token.json(http.MethodGet, "/api/v1/me/images", nil, nil); res.StatusCode != http.StatusOK {
+		t.Errorf("token after a password change: %d", res.StatusCode)
+	}
+}
