@@ -91,15 +91,15 @@ func testNormalize(s string) (string, error) {
 	return reference.TagNameOnly(named).String(), nil
 }
 
-func (env *testEnv) fakeInspect(ctx context.Context, ref string, auth *Auth, insecure bool) (ImageInfo, error) {
+func (env *testEnv) fakeInspect(ctx context.Context, ref string, auth *buildah.Auth, insecure bool) (buildah.ImageInfo, error) {
 	env.inspected = append(env.inspected, ref)
 	if strings.Contains(ref, ".invalid") {
-		return ImageInfo{}, errors.New("pinging container registry " + registryHost(ref) + ": dial tcp: lookup: no such host")
+		return buildah.ImageInfo{}, errors.New("pinging container registry " + registryHost(ref) + ": dial tcp: lookup: no such host")
 	}
 	if strings.Contains(ref, "private") && (auth == nil || auth.Password != "s3cret-pass") {
-		return ImageInfo{}, errors.New("reading manifest: unauthorized: authentication required")
+		return buildah.ImageInfo{}, errors.New("reading manifest: unauthorized: authentication required")
 	}
-	return ImageInfo{
+	return buildah.ImageInfo{
 		Reference: ref,
 		Digest:    "sha256:" + strings.Repeat("ab", 32),
 		MediaType: "application/vnd.oci.image.index.v1+json",

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"imagehub/buildah"
 	"imagehub/store"
 	"imagehub/views"
 )
@@ -66,7 +67,7 @@ func (s *Server) checkImage(c echo.Context) error {
 		return render(c, http.StatusUnprocessableEntity, views.CheckResult(views.CheckProps{Error: sentence(err.Error())}))
 	}
 	ctx := c.Request().Context()
-	var auth *Auth
+	var auth *buildah.Auth
 	if secret := c.FormValue("pullSecret"); secret != "" && c.FormValue("usePullSecret") != "" {
 		_, user, pass, err := s.store.SecretAuth(ctx, secret)
 		if store.ErrorCode(err) == store.ENOTFOUND {
@@ -74,7 +75,7 @@ func (s *Server) checkImage(c echo.Context) error {
 		} else if err != nil {
 			return err
 		}
-		auth = &Auth{Username: user, Password: pass}
+		auth = &buildah.Auth{Username: user, Password: pass}
 	}
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()

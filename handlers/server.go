@@ -22,27 +22,10 @@ import (
 	"imagehub/store"
 )
 
-// ImageInfo describes an image as its registry holds it. It mirrors
-// buildah.ImageInfo so that this package does not depend on the build
-// machinery; main adapts one to the other.
-type ImageInfo struct {
-	Reference string
-	Digest    string
-	MediaType string
-	Platforms []string
-	Size      int64
-	User      string
-}
-
-// Auth holds the credentials a registry is asked with.
-type Auth struct {
-	Username string
-	Password string
-}
-
 // InspectFunc looks an image reference up in its registry without pulling
-// it. insecure allows plain HTTP or an unverified certificate.
-type InspectFunc func(ctx context.Context, ref string, auth *Auth, insecure bool) (ImageInfo, error)
+// it (buildah.Inspect; tests answer from a table). insecure allows plain
+// HTTP or an unverified certificate.
+type InspectFunc func(ctx context.Context, ref string, auth *buildah.Auth, insecure bool) (buildah.ImageInfo, error)
 
 // NormalizeFunc parses an image reference and returns its full, normalised
 // form ("busybox" → "docker.io/library/busybox:latest"); the error is a

@@ -199,17 +199,7 @@ func newServer(cfg serveConfig, data dataDir, st *store.Store, q *buildah.Queue,
 	}
 	return handlers.New(handlers.Config{
 		Store: st, HashKey: keys[:32], BlockKey: keys[32:], Secure: cfg.secureCookies, Logger: logger,
-		Inspect: inspect, Normalize: buildah.NormalizeReference, InsecureRegistries: insecure,
+		Inspect: buildah.Inspect, Normalize: buildah.NormalizeReference, InsecureRegistries: insecure,
 		Builds: q, Logs: logs, RegistryPrefix: prefix, PushSecret: cfg.pushSecret,
 	})
-}
-
-// inspect adapts buildah.Inspect to the web layer's types.
-func inspect(ctx context.Context, ref string, auth *handlers.Auth, insecure bool) (handlers.ImageInfo, error) {
-	var a *buildah.Auth
-	if auth != nil {
-		a = &buildah.Auth{Username: auth.Username, Password: auth.Password}
-	}
-	info, err := buildah.Inspect(ctx, ref, a, insecure)
-	return handlers.ImageInfo(info), err
 }
