@@ -156,3 +156,93 @@ func TestBrowserBuild(t *testing.T) {
 		t.Errorf("the log of the cancelled build does not say so:\n%s", got)
 	}
 }
+
+// TestBrowserGroupAdminBuild: a group admin builds their group's own image
+// for real from /groups/{g}/images, is refused the admin pages, and a member
+// of the group then finds the image in their selection beside a System image
+// marked with the "i" hint.
+func TestBrowserGroupAdminBuild(t *testing.T) {
+	needRoot(t)
+	s := startServer(t, "", nil)
+	base := pushBase(t, s)
+	for _, call := range []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/groups", map[string]string{"name": "team"}},
+		{"POST", "/users", map[string]any{"username": "lead", "password": "lead-password"}},
+		{"PUT", "/groups/team/members/lead", map[string]string{"role": "admin"}},
+		{"POST", "/users", map[string]any{"username": "member", "password": "member-password"}},
+		{"PUT", "/groups/team/members/member", map[string]string{"role": "member"}},
+		{"POST", "/images", map[string]any{"displayName": "busybox-base", "type": "cpu", "url": base, "global": true}},
+	} {
+		var out map[string]any
+		if code := s.api(call.method, call.path, call.body, &out); code >= 300 {
+			t.Fatalf("%s %s: %d %v", call.method, call.path, code, out)
+		}
+	}
+	ctx := newBrowser(t)
+	url := "http://" + s.addr
+	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			shot, _ := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+			path := filepath.Join(t.ArtifactDir(), "failure.png")
+			os.WriteFile(path, shot, 0o644)
+			t.Fatalf("%s: %v (screenshot %s)", name, err, path)
+		}
+	}
+	signIn := func(user, password string) {
+		t.Helper()
+		step("sign in as "+user,
+			chromedp.Navigate(url+"/login"),
+			chromedp.WaitVisible(chromedp.ID("username")),
+			chromedp.SendKeys(chromedp.ID("username"), user),
+			chromedp.SendKeys(chromedp.ID("password"), password),
+			chromedp.Click(chromedp.CSS(`form[action="/login"] button[type=submit]`)),
+			chromedp.WaitVisible(chromedp.CSS(`form[action="/logout"]`)),
+		)
+	}
+
+	signIn("lead", "lead-password")
+	step("build a group image",
+		chromedp.Navigate(url+"/groups/team/images/new?kind=build"),
+		chromedp.WaitVisible(chromedp.ID("baseImage")),
+		chromedp.SendKeys(chromedp.ID("displayName"), "team-image"),
+		chromedp.SendKeys(chromedp.ID("baseImage"), base),
+		chromedp.SendKeys(chromedp.ID("apt"), "curl"),
+		chromedp.Click(chromedp.ID("save-image")),
+		chromedp.WaitVisible(chromedp.ID("build-log")),
+	)
+	var img apiImage
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+		if s.api("GET", "/images/team-image", nil, &img); img.Ready {
+			break
+		}
+	}
+	if !img.Ready || img.LatestBuild == nil || img.LatestBuild.Status != "succeeded" {
+		t.Fatalf("the group image did not build: %+v", img)
+	}
+	status := ""
+	for start := time.Now(); time.Since(start) < 15*time.Second && !strings.Contains(status, "Succeeded"); time.Sleep(250 * time.Millisecond) {
+		status, _ = chromedp.Run(ctx, chromedp.Text(chromedp.ID("build-status")))
+	}
+	if !strings.Contains(status, "Succeeded") {
+		t.Errorf("the group admin's build page shows %q, want Succeeded", status)
+	}
+	step("an admin page is refused", chromedp.Navigate(url+"/admin/images"))
+	if body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body"))); !strings.Contains(body, "Forbidden") {
+		t.Errorf("a group admin opened /admin/images: %q", body)
+	}
+	step("sign out", chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)), chromedp.WaitVisible(chromedp.ID("username")))
+
+	signIn("member", "member-password")
+	step("the member's selection", chromedp.Navigate(url+"/images"), chromedp.WaitVisible(chromedp.ID("image-team-image")))
+	own, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("image-team-image")))
+	sys, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.ID("image-busybox-base")))
+	if strings.Contains(own, "System") || !strings.Contains(sys, `title="System image"`) {
+		t.Errorf("selection rows: own %q, system %q; want the i hint on the System image only", own, sys)
+	}
+}
