@@ -76,7 +76,7 @@ func catalogue(ctx context.Context, st *store.Store, kind, ref string) error {
 	if store.ErrorCode(err) == store.ENOTFOUND {
 		return st.CreateImage(ctx, &store.Image{
 			DisplayName: name, Type: store.TypeUniversal, URL: ref, Global: true,
-			Description: "Offline " + kind + " base image made by `imagehub base-images`.",
+			Description: "Offline " + kind + " base image, made by imagehub base-images without Docker Hub.",
 		})
 	} else if err != nil {
 		return err
