@@ -24,6 +24,7 @@ import (
 	"time"
 
 	bh "go.podman.io/buildah"
+	"golang.org/x/crypto/bcrypt"
 
 	"imagehub/buildah"
 )
@@ -83,9 +84,11 @@ type server struct {
 	addr, regAdr string
 	token        string
 	cred         *syscall.Credential
-	cmd          *exec.Cmd
-	out          *lockedBuffer
-	done         chan struct{}
+	// args are added to the serve command line.
+	args []string
+	cmd  *exec.Cmd
+	out  *lockedBuffer
+	done chan struct{}
 }
 
 type lockedBuffer struct {
@@ -121,8 +124,8 @@ func (s *server) start() {
 	t := s.t
 	t.Helper()
 	s.out, s.done = &lockedBuffer{}, make(chan struct{})
-	s.cmd = exec.Command(binary, "serve", "--addr", s.addr, "--data", s.data, "--registry-addr", s.regAdr,
-		"--build-deadline", "5m")
+	args := append([]string{"serve", "--addr", s.addr, "--data", s.data, "--registry-addr", s.regAdr, "--build-deadline", "5m"}, s.args...)
+	s.cmd = exec.Command(binary, args...)
 	s.cmd.Env = append(os.Environ(), "IMAGEHUB_ADMIN_PASSWORD=e2e-admin-password")
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	// Its own process group: the test ends exactly the processes it started.
@@ -307,6 +310,12 @@ var stubs = map[string]string{
 // server's embedded registry.
 func pushBase(t *testing.T, s *server) string {
 	t.Helper()
+	return pushBaseTo(t, s.regAdr, nil)
+}
+
+// pushBaseTo makes the stub busybox base in registry reg, pushing with auth.
+func pushBaseTo(t *testing.T, reg string, auth *buildah.Auth) string {
+	t.Helper()
 	dir := t.TempDir()
 	st := buildah.Storage{GraphRoot: filepath.Join(dir, "graph"), RunRoot: filepath.Join(dir, "run")}
 	t.Cleanup(func() {
@@ -314,11 +323,11 @@ func pushBase(t *testing.T, s *server) string {
 			store.Shutdown(true)
 		}
 	})
-	ref := s.regAdr + "/base/busybox:stubs"
+	ref := reg + "/base/busybox:stubs"
 	var log bytes.Buffer
 	if _, err := buildah.MakeBaseImage(context.Background(), buildah.BaseImageSpec{
-		Kind: buildah.BaseBusybox, Storage: st, TmpDir: t.TempDir(), Target: ref,
-		Insecure: []string{s.regAdr}, Extra: stubs, User: "1000",
+		Kind: buildah.BaseBusybox, Storage: st, TmpDir: t.TempDir(), Target: ref, PushAuth: auth,
+		Insecure: []string{reg}, Extra: stubs, User: "1000",
 	}, &log); err != nil {
 		t.Fatalf("base image: %v\n%s", err, log.String())
 	}
@@ -527,4 +536,51 @@ func removeAsRoot(t *testing.T, dir string) {
 
 func minimalEnv() []string {
 	return []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/var/lib/imagehub"}
+}
+
+// TestExternalRegistryWithPushSecret: with --registry and --push-secret the
+// server pushes to that registry (one that demands a password) instead of
+// serving its own, pulls the base with the recipe's pull secret, and gives
+// the built image the push secret as its pull secret.
+func TestExternalRegistryWithPushSecret(t *testing.T) {
+	needRoot(t)
+	const user, password = "pusher", "push-pass-0123456789"
+	hash, _ := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	htpasswd := filepath.Join(t.TempDir(), "htpasswd")
+	os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600)
+	reg, err := buildah.StartRegistry(context.Background(), "127.0.0.1:0", filepath.Join(t.TempDir(), "registry"), htpasswd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	base := pushBaseTo(t, reg.Addr(), &buildah.Auth{Username: user, Password: password})
+
+	s := startServer(t, "", nil)
+	if code := s.api("POST", "/secrets", map[string]string{"name": "team-registry", "registryHost": reg.Addr(), "username": user, "password": password}, nil); code != http.StatusCreated {
+		t.Fatalf("create secret: %d", code)
+	}
+	s.stop()
+	s.args = []string{"--registry", reg.Addr() + "/team", "--push-secret", "team-registry", "--insecure-registries", reg.Addr()}
+	s.start()
+
+	b := s.createCustomImage("e2e-external", map[string]string{"baseImage": base, "pullSecret": "team-registry", "pip": "requests"})
+	b = s.waitBuild(b.ID, 3*time.Minute, "succeeded", "failed")
+	if b.Status != "succeeded" || !strings.HasPrefix(b.TargetImage, reg.Addr()+"/team/e2e-external:") {
+		t.Fatalf("build %+v\n%s", b, s.log(b.ID))
+	}
+	if strings.Contains(s.log(b.ID), password) {
+		t.Error("the registry password is in the build log")
+	}
+	var img struct {
+		PullSecret string `json:"pullSecret"`
+		URL        string `json:"url"`
+	}
+	s.api("GET", "/images/e2e-external", nil, &img)
+	if img.PullSecret != "team-registry" || img.URL != b.TargetImage {
+		t.Errorf("image %+v, want url %s and pull secret team-registry", img, b.TargetImage)
+	}
+	out, err := exec.Command("skopeo", "inspect", "--tls-verify=false", "--creds", user+":"+password, "--format", "{{.Digest}}", "docker://"+b.TargetImage).Output()
+	if err != nil || strings.TrimSpace(string(out)) != b.Digest {
+		t.Errorf("skopeo with the push credentials: %q %v %s, want %s", out, err, stderrOf(err), b.Digest)
+	}
 }
