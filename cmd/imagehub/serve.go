@@ -100,7 +100,12 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func startRegistry(ctx context.Context, cfg serveConfig, data dataDir, logger *slog.Logger) (string, []string, error) {
 	insecure := splitList(cfg.insecure)
 	if cfg.registry != "" {
-		return strings.TrimSuffix(cfg.registry, "/"), insecure, nil
+		prefix := strings.TrimSuffix(cfg.registry, "/")
+		// Refuse at start-up what every build would fail on later.
+		if _, err := buildah.NormalizeReference(prefix + "/image:tag"); err != nil || !strings.Contains(prefix, "/") {
+			return "", nil, fmt.Errorf("--registry %q must be HOST[:PORT]/PREFIX, such as registry.example.com/imagehub", cfg.registry)
+		}
+		return prefix, insecure, nil
 	}
 	reg, err := buildah.StartRegistry(ctx, cfg.registryAddr, data.path("registry"), "")
 	if err != nil {
