@@ -51,6 +51,13 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	if c.concurrency < 1 {
 		return c, fmt.Errorf("--build-concurrency must be at least 1")
 	}
+	// Refuse at start-up what every build would fail on later.
+	if c.registry != "" {
+		prefix := strings.TrimSuffix(c.registry, "/")
+		if _, err := buildah.NormalizeReference(prefix + "/image:tag"); err != nil || !strings.Contains(prefix, "/") {
+			return c, fmt.Errorf("--registry %q must be HOST[:PORT]/PREFIX, such as registry.example.com/imagehub", c.registry)
+		}
+	}
 	return c, nil
 }
 
@@ -100,12 +107,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func startRegistry(ctx context.Context, cfg serveConfig, data dataDir, logger *slog.Logger) (string, []string, error) {
 	insecure := splitList(cfg.insecure)
 	if cfg.registry != "" {
-		prefix := strings.TrimSuffix(cfg.registry, "/")
-		// Refuse at start-up what every build would fail on later.
-		if _, err := buildah.NormalizeReference(prefix + "/image:tag"); err != nil || !strings.Contains(prefix, "/") {
-			return "", nil, fmt.Errorf("--registry %q must be HOST[:PORT]/PREFIX, such as registry.example.com/imagehub", cfg.registry)
-		}
-		return prefix, insecure, nil
+		return strings.TrimSuffix(cfg.registry, "/"), insecure, nil
 	}
 	reg, err := buildah.StartRegistry(ctx, cfg.registryAddr, data.path("registry"), "")
 	if err != nil {
