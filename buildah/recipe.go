@@ -3,6 +3,7 @@ package buildah
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -765,13 +766,7 @@ func (p *pipParser) specifier() string {
 	if op == "" {
 		return p.unexpected("a version specifier such as >=1.2")
 	}
-	known := false
-	for _, o := range pipOps {
-		if op == o {
-			known = true
-		}
-	}
-	if !known {
+	if !slices.Contains(pipOps, op) {
 		return fmt.Sprintf("unknown version operator %q at column %d (use ==, !=, <=, >=, <, >, ~= or ===)", op, start+1)
 	}
 	p.ws()
@@ -908,13 +903,7 @@ func (m *markerParser) expr(depth int) string {
 		if op == "" {
 			return m.unexpected("a comparison (==, !=, <, <=, >, >=, ~=, ===, in, not in)")
 		}
-		known := false
-		for _, o := range pipOps {
-			if op == o {
-				known = true
-			}
-		}
-		if !known {
+		if !slices.Contains(pipOps, op) {
 			return fmt.Sprintf("unknown operator %q at column %d", op, start+1)
 		}
 	}
