@@ -38,7 +38,8 @@ vet:
 
 ## bench: benchmarks (build vs buildah CLI, rebuild, SSE fan-out); figures are ratios to a baseline of the same run
 bench: install
-	go test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 60m ./buildah ./handlers
+	go test -count=1 -run '^$$' -bench Build -benchtime 5x -timeout 60m ./buildah
+	go test -count=1 -run '^$$' -bench 'SSE|LogHub' -benchtime 500x ./handlers ./buildah
 
 ## base-images: build offline busybox and debian-minbase images and push them to the registry of a running imagehub
 base-images: build
