@@ -54,7 +54,20 @@ func (s *Server) apiRebuild(c echo.Context) error {
 			return err
 		}
 	}
-	b, err := s.rebuild(c.Request().Context(), c.Param("name"), recipe)
+	ctx := c.Request().Context()
+	var extra map[string]string
+	if recipe != nil {
+		img, err := s.store.FindImage(ctx, c.Param("name"))
+		if err != nil {
+			return err
+		}
+		kept := ""
+		if img.Recipe != nil {
+			kept = img.Recipe.PullSecret
+		}
+		extra = secretReasons(c, "buildPullSecret", recipe.PullSecret, kept)
+	}
+	b, err := s.rebuild(ctx, c.Param("name"), recipe, extra)
 	if err != nil {
 		return err
 	}

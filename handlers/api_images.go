@@ -107,14 +107,16 @@ func (s *Server) apiCreateImage(c echo.Context) error {
 	}
 	in.apply(img, present)
 	ctx := c.Request().Context()
+	extra := secretReasons(c, "pullSecret", in.PullSecret, "")
 	if in.Build != nil {
-		b, err := s.createCustomImage(ctx, img, store.Recipe(*in.Build))
+		extra = mergeReasons(extra, secretReasons(c, "buildPullSecret", in.Build.PullSecret, ""))
+		b, err := s.createCustomImage(ctx, img, store.Recipe(*in.Build), extra)
 		if err != nil {
 			return err
 		}
 		return c.JSON(http.StatusCreated, imageBody{Image: img, LatestBuild: b})
 	}
-	if err := s.prepareImage(img); err != nil {
+	if err := withReasons(s.prepareImage(img), extra); err != nil {
 		return err
 	}
 	if err := s.store.CreateImage(ctx, img); err != nil {
@@ -150,6 +152,9 @@ func (s *Server) apiPatchImage(c echo.Context) error {
 	}
 	if err := groupAccessReasons(img.Owner, &in, present); err != nil {
 		return err
+	}
+	if reasons := mergeReasons(secretReasons(c, "pullSecret", in.PullSecret, img.PullSecret), patchedRecipeSecret(c, img, in.Build)); len(reasons) > 0 {
+		return store.Invalid(reasons)
 	}
 	if img.Recipe != nil && (present["url"] || present["urlForGpu"] || present["useGpuUrl"]) {
 		return store.Invalid(map[string]string{"url": "A custom image gets its URL from its builds; it cannot be set."})
@@ -223,4 +228,17 @@ func (r *strictRecipe) UnmarshalJSON(b []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	return dec.Decode((*store.Recipe)(r))
+}
+
+// patchedRecipeSecret applies secretReasons to the pull secret of a recipe
+// sent with PATCH.
+func patchedRecipeSecret(c echo.Context, img *store.Image, r *strictRecipe) map[string]string {
+	if r == nil {
+		return nil
+	}
+	kept := ""
+	if img.Recipe != nil {
+		kept = img.Recipe.PullSecret
+	}
+	return secretReasons(c, "buildPullSecret", r.PullSecret, kept)
 }

@@ -20,8 +20,8 @@ func (s *Server) createCustomImageForm(c echo.Context, v views.ImageValues) erro
 		DisplayName: v.DisplayName, Description: v.Description, Type: v.Type, Global: v.Global, Groups: v.Groups,
 	})
 	recipe := v.RecipeOf()
-	b, err := s.createCustomImage(c.Request().Context(), img, recipe)
-	err = withReasons(err, recipeToggleReasons(v))
+	extra := mergeReasons(recipeToggleReasons(v), secretReasons(c, "buildPullSecret", recipe.PullSecret, ""))
+	b, err := s.createCustomImage(c.Request().Context(), img, recipe, extra)
 	if store.ErrorCode(err) == store.EINVALID {
 		return s.renderImageForm(c, http.StatusUnprocessableEntity, views.ImageFormProps{
 			Kind: views.KindBuild, Values: v, Errors: store.ErrorFields(err),
@@ -127,8 +127,12 @@ func (s *Server) startRebuild(c echo.Context) error {
 		return err
 	}
 	recipe := v.RecipeOf()
-	b, err := s.rebuild(ctx, img.Name, &recipe)
-	err = withReasons(err, recipeToggleReasons(v))
+	kept := ""
+	if img.Recipe != nil {
+		kept = img.Recipe.PullSecret
+	}
+	extra := mergeReasons(recipeToggleReasons(v), secretReasons(c, "buildPullSecret", recipe.PullSecret, kept))
+	b, err := s.rebuild(ctx, img.Name, &recipe, extra)
 	if store.ErrorCode(err) == store.EINVALID || store.ErrorCode(err) == store.ECONFLICT {
 		errs := store.ErrorFields(err)
 		if errs == nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/labstack/echo/v4"
+
 	"imagehub/buildah"
 	"imagehub/store"
 )
@@ -61,9 +63,12 @@ func (s *Server) customImage(img *store.Image, r store.Recipe) error {
 }
 
 // createCustomImage validates the image and its recipe together, creates the
-// image and queues its first build. When the build cannot be recorded the
-// image is removed again, so that no half-made custom image stays behind.
-func (s *Server) createCustomImage(ctx context.Context, img *store.Image, r store.Recipe) (*store.Build, error) {
+// image and queues its first build. extra holds the caller's own reasons to
+// refuse (a form's toggles, a secret the caller may not use): they are
+// reported together with the others, and nothing is created. When the build
+// cannot be recorded the image is removed again, so that no half-made custom
+// image stays behind.
+func (s *Server) createCustomImage(ctx context.Context, img *store.Image, r store.Recipe, extra map[string]string) (*store.Build, error) {
 	r, pkgs, rerr := s.checkRecipe(ctx, r)
 	if store.ErrorCode(rerr) == store.EINTERNAL {
 		return nil, rerr
@@ -72,7 +77,8 @@ func (s *Server) createCustomImage(ctx context.Context, img *store.Image, r stor
 	if err == nil {
 		err = s.prepareImage(img)
 	}
-	if err = withReasons(err, store.ErrorFields(rerr)); err != nil {
+	err = withReasons(withReasons(err, store.ErrorFields(rerr)), extra)
+	if err != nil {
 		return nil, err
 	} else if rerr != nil {
 		return nil, rerr
@@ -92,8 +98,9 @@ func (s *Server) createCustomImage(ctx context.Context, img *store.Image, r stor
 
 // rebuild queues a new build of a custom image, from r when given (which
 // then becomes the image's recipe) or else from its current recipe. Only one
-// build of an image may wait or run at a time.
-func (s *Server) rebuild(ctx context.Context, name string, r *store.Recipe) (*store.Build, error) {
+// build of an image may wait or run at a time. extra are the caller's own
+// reasons to refuse, reported with the recipe's.
+func (s *Server) rebuild(ctx context.Context, name string, r *store.Recipe, extra map[string]string) (*store.Build, error) {
 	img, err := s.store.FindImage(ctx, name)
 	if err != nil {
 		return nil, err
@@ -111,7 +118,7 @@ func (s *Server) rebuild(ctx context.Context, name string, r *store.Recipe) (*st
 		recipe = *r
 	}
 	recipe, pkgs, err := s.checkRecipe(ctx, recipe)
-	if err != nil {
+	if err = withReasons(err, extra); err != nil {
 		return nil, err
 	}
 	if r != nil {
@@ -169,4 +176,28 @@ func (s *Server) cancelBuild(ctx context.Context, id int64) error {
 		return store.Errorf(store.ECONFLICT, "Build %d has already finished (%s).", id, b.Status)
 	}
 	return s.store.FinishBuild(ctx, id, store.BuildCancelled, "", "cancelled before it started")
+}
+
+// secretReasons refuses a pull secret that someone other than an
+// administrator names. A secret holds an administrator's registry
+// credentials; a group admin may keep the one an administrator put on their
+// image or recipe (kept), but may not choose another.
+func secretReasons(c echo.Context, field, chosen, kept string) map[string]string {
+	if chosen == "" || chosen == kept || currentUser(c).Admin {
+		return nil
+	}
+	return map[string]string{field: "Only an administrator may choose a pull secret: it holds their registry credentials. Ask one to set it."}
+}
+
+// mergeReasons joins reason maps; the first reason of a field wins.
+func mergeReasons(ms ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range ms {
+		for k, v := range m {
+			if _, ok := out[k]; !ok {
+				out[k] = v
+			}
+		}
+	}
+	return out
 }

@@ -210,3 +210,19 @@ func TestBuildLogText(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestBuildFormToggleWithoutSecretCreatesNothing: the form's own reasons are
+// checked before anything is created, not after.
+func TestBuildFormToggleWithoutSecretCreatesNothing(t *testing.T) {
+	env := newTestEnv(t)
+	admin := env.signIn("admin")
+	res := admin.postForm("/admin/images", url.Values{
+		"kind": {"build"}, "displayName": {"sci"}, "type": {"cpu"}, "baseImage": {"debian"}, "pip": {"numpy"}, "usePullSecret": {"on"},
+	})
+	if res.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("status %d, want 422", res.StatusCode)
+	}
+	if n := env.imageCount(); n != 0 || env.queue.notifications() != 0 {
+		t.Errorf("%d images stored and %d builds queued for a refused form", n, env.queue.notifications())
+	}
+}

@@ -304,3 +304,50 @@ func TestAdminImagesOwnerFilter(t *testing.T) {
 		t.Errorf("admin in team-h's scope: %d", status)
 	}
 }
+
+// TestGroupAdminCannotChooseSecrets: a pull secret holds an administrator's
+// registry credentials, so a group admin may not name one — in the API, the
+// forms or Check — while an administrator may, and a group admin may keep
+// the one an administrator set.
+func TestGroupAdminCannotChooseSecrets(t *testing.T) {
+	env := newGroupEnv(t)
+	env.mustCreateSecret("admins-registry")
+	gina := env.withToken("gina", store.ScopeAdmin)
+	before := env.imageCount()
+	var body struct {
+		Fields map[string]string `json:"fields"`
+	}
+	res := gina.json("POST", "/api/v1/groups/team-g/images", map[string]any{
+		"displayName": "g-private", "type": "cpu", "build": map[string]string{"baseImage": "registry.example.com/private/base", "pullSecret": "admins-registry"},
+	}, &body)
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body.Fields["buildPullSecret"], "Only an administrator") {
+		t.Errorf("group admin naming a secret in a recipe: %d %v", res.StatusCode, body.Fields)
+	}
+	res = gina.json("POST", "/api/v1/groups/team-g/images", map[string]any{
+		"displayName": "g-existing", "type": "cpu", "url": "registry.example.com/private/x", "pullSecret": "admins-registry",
+	}, &body)
+	if res.StatusCode != http.StatusUnprocessableEntity || body.Fields["pullSecret"] == "" {
+		t.Errorf("group admin naming an image's pull secret: %d %v", res.StatusCode, body.Fields)
+	}
+	if n := env.imageCount(); n != before {
+		t.Errorf("%d images stored after refused requests", n-before)
+	}
+	form := env.signIn("gina").postForm("/groups/team-g/images", url.Values{
+		"kind": {"build"}, "displayName": {"g-form"}, "type": {"cpu"}, "baseImage": {"debian"},
+		"usePullSecret": {"on"}, "pullSecret": {"admins-registry"},
+	})
+	if form.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("the build form with a secret chosen by a group admin: %d", form.StatusCode)
+	}
+
+	// An administrator sets the secret on a group image; its group admin keeps it.
+	admin := env.withToken("admin", store.ScopeAdmin)
+	if res := admin.json("POST", "/api/v1/groups/team-g/images", map[string]any{
+		"displayName": "g-by-admin", "type": "cpu", "url": "registry.example.com/private/y", "pullSecret": "admins-registry",
+	}, nil); res.StatusCode != http.StatusCreated {
+		t.Fatalf("admin: %d", res.StatusCode)
+	}
+	if res := gina.json("PATCH", "/api/v1/images/g-by-admin", map[string]any{"description": "kept", "pullSecret": "admins-registry"}, nil); res.StatusCode != http.StatusOK {
+		t.Errorf("group admin keeping the admin's secret: %d", res.StatusCode)
+	}
+}

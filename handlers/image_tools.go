@@ -69,6 +69,10 @@ func (s *Server) checkImage(c echo.Context) error {
 	ctx := c.Request().Context()
 	var auth *buildah.Auth
 	if secret := c.FormValue("pullSecret"); secret != "" && c.FormValue("usePullSecret") != "" {
+		if !currentUser(c).Admin {
+			return render(c, http.StatusUnprocessableEntity, views.CheckResult(views.CheckProps{Reference: ref,
+				Error: "Only an administrator may check with a pull secret: it holds their registry credentials."}))
+		}
 		_, user, pass, err := s.store.SecretAuth(ctx, secret)
 		if store.ErrorCode(err) == store.ENOTFOUND {
 			return render(c, http.StatusUnprocessableEntity, views.CheckResult(views.CheckProps{Reference: ref, Error: store.ErrorMessage(err)}))

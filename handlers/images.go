@@ -123,7 +123,7 @@ func (s *Server) createImage(c echo.Context) error {
 	}
 	sc := scopeOf(c)
 	img := scopedImageOf(sc, v)
-	err = withReasons(s.prepareImage(img), toggleReasons(v))
+	err = withReasons(s.prepareImage(img), mergeReasons(toggleReasons(v), secretReasons(c, "pullSecret", img.PullSecret, "")))
 	if err == nil {
 		err = s.store.CreateImage(c.Request().Context(), img)
 	}
@@ -196,7 +196,7 @@ func (s *Server) updateImage(c echo.Context) error {
 		// form has no URL fields for it.
 		img.URL, img.UseGPUURL, img.PullSecret = old.URL, false, old.PullSecret
 	}
-	err = withReasons(s.prepareImage(img), toggleReasons(v))
+	err = withReasons(s.prepareImage(img), mergeReasons(toggleReasons(v), secretReasons(c, "pullSecret", img.PullSecret, old.PullSecret)))
 	if err == nil {
 		err = s.store.UpdateImage(ctx, img)
 	}

@@ -293,3 +293,7 @@ func activeBuild(builds []*store.Build) *store.Build {
 	}
 	return nil
 }
+
+// canChooseSecret tells whether the signed-in user may pick a pull secret:
+// only administrators, whose registry credentials the secrets hold.
+func canChooseSecret(p Page) bool { return p.User != nil && p.User.Admin }

@@ -328,7 +328,7 @@ func ImageForm(p ImageFormProps) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if p.Kind == KindBuild && !p.Editing() {
-				templ_7745c5c3_Err = recipeFields(p.Values, p.Errors, p.Secrets, p.BaseImages).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = recipeFields(p.Values, p.Errors, p.Secrets, p.BaseImages, canChooseSecret(p.Page)).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -1056,7 +1056,7 @@ func existingImageFields(p ImageFormProps) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = pullSecretToggle(p.Values, p.Errors, p.Secrets, "Use a pull secret (for a private registry)", "pullSecret").Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = pullSecretToggle(p.Values, p.Errors, p.Secrets, "Use a pull secret (for a private registry)", "pullSecret", canChooseSecret(p.Page)).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
