@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"imagehub/buildah"
+	"imagehub/buildah/buildlog"
 	"imagehub/store"
 )
 
@@ -411,7 +411,7 @@ func (f *authzFixture) fillPath(path string, params map[string]string) string {
 func newAuthzFixture(t *testing.T) *authzFixture {
 	env := newTestEnv(t)
 	env.server.registry = "127.0.0.1:5000/imagehub"
-	env.server.logs = buildah.NewLogHub(t.TempDir())
+	env.server.logs = buildlog.NewHub(t.TempDir())
 	f := &authzFixture{t: t, env: env}
 	ctx := context.Background()
 	for _, g := range []string{"team-g", "team-h"} {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"imagehub/buildah"
+	"imagehub/buildah/recipe"
 	"imagehub/store"
 )
 
@@ -17,11 +17,11 @@ import (
 // containers/image parser, its pull secret must exist, and each package line
 // must pass its manager's grammar. It returns the recipe with the base image
 // normalised (the package text stays exactly as typed) and the parsed lists.
-func (s *Server) checkRecipe(ctx context.Context, r store.Recipe) (store.Recipe, buildah.Packages, error) {
+func (s *Server) checkRecipe(ctx context.Context, r store.Recipe) (store.Recipe, recipe.Packages, error) {
 	fields := map[string]string{}
 	r.BaseImage = strings.TrimSpace(r.BaseImage)
-	pkgs, err := buildah.ParsePackages(r)
-	var re *buildah.RecipeError
+	pkgs, err := recipe.Parse(recipe.Text{BaseImage: r.BaseImage, Apt: r.Apt, Conda: r.Conda, Pip: r.Pip})
+	var re *recipe.RecipeError
 	if errors.As(err, &re) {
 		for k, v := range re.Fields() {
 			fields[k] = v
@@ -133,11 +133,11 @@ func (s *Server) rebuild(ctx context.Context, name string, r *store.Recipe, extr
 // queueBuild records a queued build of img and wakes the queue. The target
 // tag is a hash of the recipe, so an unchanged recipe finds its image in the
 // registry and finishes at once.
-func (s *Server) queueBuild(ctx context.Context, img *store.Image, r store.Recipe, pkgs buildah.Packages) (*store.Build, error) {
+func (s *Server) queueBuild(ctx context.Context, img *store.Image, r store.Recipe, pkgs recipe.Packages) (*store.Build, error) {
 	if s.registry == "" {
 		return nil, store.Errorf(store.ECONFLICT, "This imagehub has no registry to push builds to.")
 	}
-	target := fmt.Sprintf("%s/%s:%s", s.registry, img.Name, buildah.RecipeTag(r.BaseImage, pkgs))
+	target := fmt.Sprintf("%s/%s:%s", s.registry, img.Name, recipe.Tag(r.BaseImage, pkgs))
 	b, err := s.store.CreateBuild(ctx, img.Name, r, target)
 	if err != nil {
 		return nil, err

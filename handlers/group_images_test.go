@@ -10,7 +10,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
-	"imagehub/buildah"
+	"imagehub/buildah/buildlog"
 	"imagehub/store"
 )
 
@@ -21,7 +21,7 @@ func newGroupEnv(t *testing.T) *testEnv {
 	t.Helper()
 	env := newTestEnv(t)
 	env.server.registry = "127.0.0.1:5000/imagehub"
-	env.server.logs = buildah.NewLogHub(t.TempDir())
+	env.server.logs = buildlog.NewHub(t.TempDir())
 	ctx := context.Background()
 	env.mustCreateGroup("team-g")
 	env.mustCreateGroup("team-h")

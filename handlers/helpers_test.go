@@ -17,7 +17,8 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"go.podman.io/image/v5/docker/reference"
 
-	"imagehub/buildah"
+	"imagehub/buildah/buildlog"
+	"imagehub/buildah/remote"
 	"imagehub/store"
 )
 
@@ -65,7 +66,7 @@ func newTestEnv(t *testing.T) *testEnv {
 		// Builds are recorded as queued; fakeQueue stands in for the queue,
 		// whose real builds are tested in buildah and cmd/imagehub.
 		Builds:         env.queue,
-		Logs:           buildah.NewLogHub(t.TempDir()),
+		Logs:           buildlog.NewHub(t.TempDir()),
 		RegistryPrefix: "registry.test/imagehub",
 	})
 	if err != nil {
@@ -77,7 +78,7 @@ func newTestEnv(t *testing.T) *testEnv {
 	return env
 }
 
-// testNormalize mirrors buildah.NormalizeReference: the containers/image
+// testNormalize mirrors remote.NormalizeReference: the containers/image
 // parser, with ":latest" added when there is no tag.
 func testNormalize(s string) (string, error) {
 	s = strings.TrimSpace(s)
@@ -91,15 +92,15 @@ func testNormalize(s string) (string, error) {
 	return reference.TagNameOnly(named).String(), nil
 }
 
-func (env *testEnv) fakeInspect(ctx context.Context, ref string, auth *buildah.Auth, insecure bool) (buildah.ImageInfo, error) {
+func (env *testEnv) fakeInspect(ctx context.Context, ref string, auth *remote.Auth, insecure bool) (remote.ImageInfo, error) {
 	env.inspected = append(env.inspected, ref)
 	if strings.Contains(ref, ".invalid") {
-		return buildah.ImageInfo{}, errors.New("pinging container registry " + registryHost(ref) + ": dial tcp: lookup: no such host")
+		return remote.ImageInfo{}, errors.New("pinging container registry " + registryHost(ref) + ": dial tcp: lookup: no such host")
 	}
 	if strings.Contains(ref, "private") && (auth == nil || auth.Password != "s3cret-pass") {
-		return buildah.ImageInfo{}, errors.New("reading manifest: unauthorized: authentication required")
+		return remote.ImageInfo{}, errors.New("reading manifest: unauthorized: authentication required")
 	}
-	return buildah.ImageInfo{
+	return remote.ImageInfo{
 		Reference: ref,
 		Digest:    "sha256:" + strings.Repeat("ab", 32),
 		MediaType: "application/vnd.oci.image.index.v1+json",

@@ -8,7 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"imagehub/buildah"
+	"imagehub/buildah/remote"
 	"imagehub/store"
 	"imagehub/views"
 )
@@ -67,7 +67,7 @@ func (s *Server) checkImage(c echo.Context) error {
 		return render(c, http.StatusUnprocessableEntity, views.CheckResult(views.CheckProps{Error: sentence(err.Error())}))
 	}
 	ctx := c.Request().Context()
-	var auth *buildah.Auth
+	var auth *remote.Auth
 	if secret := c.FormValue("pullSecret"); secret != "" && c.FormValue("usePullSecret") != "" {
 		if !currentUser(c).Admin {
 			return render(c, http.StatusUnprocessableEntity, views.CheckResult(views.CheckProps{Reference: ref,
@@ -79,7 +79,7 @@ func (s *Server) checkImage(c echo.Context) error {
 		} else if err != nil {
 			return err
 		}
-		auth = &buildah.Auth{Username: user, Password: pass}
+		auth = &remote.Auth{Username: user, Password: pass}
 	}
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()

@@ -18,14 +18,15 @@ import (
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
-	"imagehub/buildah"
+	"imagehub/buildah/buildlog"
+	"imagehub/buildah/remote"
 	"imagehub/store"
 )
 
 // InspectFunc looks an image reference up in its registry without pulling
-// it (buildah.Inspect; tests answer from a table). insecure allows plain
+// it (remote.Inspect; tests answer from a table). insecure allows plain
 // HTTP or an unverified certificate.
-type InspectFunc func(ctx context.Context, ref string, auth *buildah.Auth, insecure bool) (buildah.ImageInfo, error)
+type InspectFunc func(ctx context.Context, ref string, auth *remote.Auth, insecure bool) (remote.ImageInfo, error)
 
 // NormalizeFunc parses an image reference and returns its full, normalised
 // form ("busybox" → "docker.io/library/busybox:latest"); the error is a
@@ -57,7 +58,7 @@ type Config struct {
 	// building (builds are recorded as queued and wait).
 	Builds BuildQueue
 	// Logs holds the build logs; required when Builds is set.
-	Logs *buildah.LogHub
+	Logs *buildlog.Hub
 	// RegistryPrefix is where built images are pushed: HOST[:PORT]/PREFIX.
 	RegistryPrefix string
 	// PushSecret names the secret that pulls built images from the
@@ -81,7 +82,7 @@ type Server struct {
 	normalize  NormalizeFunc
 	insecure   map[string]bool
 	builds     BuildQueue
-	logs       *buildah.LogHub
+	logs       *buildlog.Hub
 	registry   string
 	pushSecret string
 	// logins counts failed sign-ins per username and address (limiter.go).

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"imagehub/buildah"
+	"imagehub/buildah/buildlog"
 	"imagehub/store"
 )
 
@@ -38,7 +38,7 @@ const (
 // It returns an error only when the stream cannot start (the log cannot be
 // opened, or w cannot flush) or when the log file cannot be read; a viewer
 // that goes away is the normal end of a stream and returns nil.
-func StreamLog(w http.ResponseWriter, r *http.Request, hub *buildah.LogHub, id int64, ping time.Duration) error {
+func StreamLog(w http.ResponseWriter, r *http.Request, hub *buildlog.Hub, id int64, ping time.Duration) error {
 	sub, err := hub.Subscribe(id, lastEventID(r))
 	if err != nil {
 		return err
@@ -109,7 +109,7 @@ func (s *sseStream) start() {
 
 // lines adds line and then every line already waiting, up to sseBatch, so
 // that a burst costs one flush. It reports false when the subscription ended.
-func (s *sseStream) lines(first buildah.Line, more <-chan buildah.Line) bool {
+func (s *sseStream) lines(first buildlog.Line, more <-chan buildlog.Line) bool {
 	s.event("", first.ID, first.Text)
 	for range sseBatch - 1 {
 		select {
@@ -127,7 +127,7 @@ func (s *sseStream) lines(first buildah.Line, more <-chan buildah.Line) bool {
 
 // end sends the done event when the log was closed; a dropped viewer's
 // stream just ends, so that it reconnects.
-func (s *sseStream) end(sub *buildah.Subscription) error {
+func (s *sseStream) end(sub *buildlog.Subscription) error {
 	if sub.Dropped() || sub.Err() != nil {
 		s.flush()
 		return sub.Err()

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"imagehub/buildah"
+	"imagehub/buildah/buildlog"
 	"imagehub/store"
 )
 
@@ -69,12 +69,12 @@ func (s *sseReader) next() (sseEvent, error) {
 // sseServer serves the log of build 1 from hub, counting running streams.
 type sseServer struct {
 	*httptest.Server
-	hub     *buildah.LogHub
+	hub     *buildlog.Hub
 	running atomic.Int64
 }
 
 func newSSEServer(t testing.TB, ping time.Duration) *sseServer {
-	s := &sseServer{hub: buildah.NewLogHub(t.TempDir())}
+	s := &sseServer{hub: buildlog.NewHub(t.TempDir())}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.running.Add(1)
 		defer s.running.Add(-1)

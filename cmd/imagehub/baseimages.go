@@ -10,7 +10,9 @@ import (
 
 	"go.podman.io/storage/pkg/unshare"
 
-	"imagehub/buildah"
+	"imagehub/buildah/mounts"
+	"imagehub/buildah/worker"
+	"imagehub/buildah/workerspec"
 	"imagehub/store"
 )
 
@@ -52,7 +54,7 @@ func baseImagesCmd(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 func makeBase(ctx context.Context, d dataDir, kind, prefix string, insecure []string, log io.Writer) (string, error) {
-	tags := map[string]string{buildah.BaseBusybox: "busybox:latest", buildah.BaseDebian: "debian:bookworm-minbase"}
+	tags := map[string]string{worker.BaseBusybox: "busybox:latest", worker.BaseDebian: "debian:bookworm-minbase"}
 	tag, ok := tags[kind]
 	if !ok {
 		return "", fmt.Errorf("unknown kind %q (busybox or debian)", kind)
@@ -61,9 +63,9 @@ func makeBase(ctx context.Context, d dataDir, kind, prefix string, insecure []st
 	if err != nil {
 		return "", err
 	}
-	defer buildah.RemoveBuildDir(tmp)
+	defer mounts.RemoveAll(tmp)
 	ref := prefix + "/" + tag
-	_, err = buildah.MakeBaseImage(ctx, buildah.BaseImageSpec{
+	_, err = worker.MakeBaseImage(ctx, worker.BaseImageSpec{
 		Kind: kind, Storage: storageOf(d, ""), TmpDir: tmp, Target: ref, Insecure: insecure,
 	}, log)
 	return ref, err
@@ -87,6 +89,6 @@ func catalogue(ctx context.Context, st *store.Store, kind, ref string) error {
 
 // storageOf is the containers/storage store shared by every build of a data
 // folder: its layer cache.
-func storageOf(d dataDir, driver string) buildah.Storage {
-	return buildah.Storage{GraphRoot: d.path("storage"), RunRoot: d.path("storage-run"), Driver: driver}
+func storageOf(d dataDir, driver string) workerspec.Storage {
+	return workerspec.Storage{GraphRoot: d.path("storage"), RunRoot: d.path("storage-run"), Driver: driver}
 }

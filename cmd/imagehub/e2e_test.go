@@ -9,6 +9,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"imagehub/buildah/registry"
+	"imagehub/buildah/remote"
+	"imagehub/buildah/worker"
+	"imagehub/buildah/workerspec"
 	"io"
 	"net"
 	"net/http"
@@ -25,8 +29,6 @@ import (
 
 	bh "go.podman.io/buildah"
 	"golang.org/x/crypto/bcrypt"
-
-	"imagehub/buildah"
 )
 
 // binary is the imagehub binary built once for the end-to-end tests.
@@ -314,19 +316,19 @@ func pushBase(t *testing.T, s *server) string {
 }
 
 // pushBaseTo makes the stub busybox base in registry reg, pushing with auth.
-func pushBaseTo(t *testing.T, reg string, auth *buildah.Auth) string {
+func pushBaseTo(t *testing.T, reg string, auth *remote.Auth) string {
 	t.Helper()
 	dir := t.TempDir()
-	st := buildah.Storage{GraphRoot: filepath.Join(dir, "graph"), RunRoot: filepath.Join(dir, "run")}
+	st := workerspec.Storage{GraphRoot: filepath.Join(dir, "graph"), RunRoot: filepath.Join(dir, "run")}
 	t.Cleanup(func() {
-		if store, err := buildah.OpenStore(st); err == nil {
+		if store, err := worker.OpenStore(st); err == nil {
 			store.Shutdown(true)
 		}
 	})
 	ref := reg + "/base/busybox:stubs"
 	var log bytes.Buffer
-	if _, err := buildah.MakeBaseImage(context.Background(), buildah.BaseImageSpec{
-		Kind: buildah.BaseBusybox, Storage: st, TmpDir: t.TempDir(), Target: ref, PushAuth: auth,
+	if _, err := worker.MakeBaseImage(context.Background(), worker.BaseImageSpec{
+		Kind: worker.BaseBusybox, Storage: st, TmpDir: t.TempDir(), Target: ref, PushAuth: auth,
 		Insecure: []string{reg}, Extra: stubs, User: "1000",
 	}, &log); err != nil {
 		t.Fatalf("base image: %v\n%s", err, log.String())
@@ -371,7 +373,7 @@ func mountsUnder(t *testing.T, dir string) []string {
 // leftoverContainers lists the working containers in the server's store.
 func leftoverContainers(t *testing.T, data string) []string {
 	t.Helper()
-	st, err := buildah.OpenStore(buildah.Storage{GraphRoot: filepath.Join(data, "storage"), RunRoot: filepath.Join(data, "storage-run")})
+	st, err := worker.OpenStore(workerspec.Storage{GraphRoot: filepath.Join(data, "storage"), RunRoot: filepath.Join(data, "storage-run")})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -548,12 +550,12 @@ func TestExternalRegistryWithPushSecret(t *testing.T) {
 	hash, _ := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	htpasswd := filepath.Join(t.TempDir(), "htpasswd")
 	os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600)
-	reg, err := buildah.StartRegistry(context.Background(), "127.0.0.1:0", filepath.Join(t.TempDir(), "registry"), htpasswd)
+	reg, err := registry.Start(context.Background(), "127.0.0.1:0", filepath.Join(t.TempDir(), "registry"), htpasswd)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close() })
-	base := pushBaseTo(t, reg.Addr(), &buildah.Auth{Username: user, Password: password})
+	base := pushBaseTo(t, reg.Addr(), &remote.Auth{Username: user, Password: password})
 
 	s := startServer(t, "", nil)
 	if code := s.api("POST", "/secrets", map[string]string{"name": "team-registry", "registryHost": reg.Addr(), "username": user, "password": password}, nil); code != http.StatusCreated {

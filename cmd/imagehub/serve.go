@@ -14,7 +14,10 @@ import (
 	"strings"
 	"time"
 
-	"imagehub/buildah"
+	"imagehub/buildah/buildlog"
+	"imagehub/buildah/queue"
+	"imagehub/buildah/registry"
+	"imagehub/buildah/remote"
 	"imagehub/handlers"
 	"imagehub/store"
 )
@@ -54,7 +57,7 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	// Refuse at start-up what every build would fail on later.
 	if c.registry != "" {
 		prefix := strings.TrimSuffix(c.registry, "/")
-		if _, err := buildah.NormalizeReference(prefix + "/image:tag"); err != nil || !strings.Contains(prefix, "/") {
+		if _, err := remote.NormalizeReference(prefix + "/image:tag"); err != nil || !strings.Contains(prefix, "/") {
 			return c, fmt.Errorf("--registry %q must be HOST[:PORT]/PREFIX, such as registry.example.com/imagehub", c.registry)
 		}
 	}
@@ -67,30 +70,27 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	data, st, err := openDataDir(cfg.data)
-	if err != nil {
+	a := &app{cfg: cfg, logger: slog.New(slog.NewTextHandler(stderr, nil))}
+	if a.data, a.store, err = openDataDir(cfg.data); err != nil {
 		return err
 	}
-	defer st.Close()
-	if err := bootstrapAdmin(ctx, st, stderr); err != nil {
+	defer a.store.Close()
+	if err := bootstrapAdmin(ctx, a.store, stderr); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-
-	prefix, insecure, err := startRegistry(ctx, cfg, data, logger)
-	if err != nil {
+	if err := a.startRegistry(ctx); err != nil {
 		return err
 	}
-	queue, logs, queueDone, err := startQueue(ctx, cfg, data, st, prefix, insecure, logger)
+	queueDone, err := a.startQueue(ctx)
 	if err != nil {
 		return err
 	}
 	// On the way out, stop the web first, then let the queue record what it
 	// stopped before the store closes.
 	defer func() { cancel(); <-queueDone }()
-	srv, err := newServer(cfg, data, st, queue, logs, prefix, insecure, logger)
+	srv, err := a.server()
 	if err != nil {
 		return err
 	}
@@ -98,23 +98,42 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "imagehub listening on http://%s (data in %s, pushing to %s)\n", ln.Addr(), cfg.data, prefix)
+	fmt.Fprintf(stdout, "imagehub listening on http://%s (data in %s, pushing to %s)\n", ln.Addr(), cfg.data, a.prefix)
 	return serveHTTP(ctx, ln, srv.Handler())
 }
 
+// app is one `imagehub serve`: its settings and the parts it wires together,
+// each made by one method below in the order serveCmd calls them.
+type app struct {
+	cfg    serveConfig
+	logger *slog.Logger
+	data   dataDir
+	store  *store.Store
+
+	// prefix is where built images are pushed: HOST[:PORT]/PREFIX.
+	prefix string
+	// insecure lists the registry hosts reached over plain http.
+	insecure []string
+
+	logs  *buildlog.Hub
+	queue *queue.Queue
+}
+
 // startRegistry serves the embedded registry unless --registry is given, and
-// returns the prefix that built images are pushed under.
-func startRegistry(ctx context.Context, cfg serveConfig, data dataDir, logger *slog.Logger) (string, []string, error) {
-	insecure := splitList(cfg.insecure)
-	if cfg.registry != "" {
-		return strings.TrimSuffix(cfg.registry, "/"), insecure, nil
+// sets the prefix that built images are pushed under.
+func (a *app) startRegistry(ctx context.Context) error {
+	a.insecure = splitList(a.cfg.insecure)
+	if a.cfg.registry != "" {
+		a.prefix = strings.TrimSuffix(a.cfg.registry, "/")
+		return nil
 	}
-	reg, err := buildah.StartRegistry(ctx, cfg.registryAddr, data.path("registry"), "")
+	reg, err := registry.Start(ctx, a.cfg.registryAddr, a.data.path("registry"), "")
 	if err != nil {
-		return "", nil, fmt.Errorf("embedded registry on %s: %w (use --registry-addr or --registry)", cfg.registryAddr, err)
+		return fmt.Errorf("embedded registry on %s: %w (use --registry-addr or --registry)", a.cfg.registryAddr, err)
 	}
-	logger.Info("embedded registry", "addr", reg.Addr())
-	return reg.Addr() + "/imagehub", append(insecure, reg.Addr()), nil
+	a.logger.Info("embedded registry", "addr", reg.Addr())
+	a.prefix, a.insecure = reg.Addr()+"/imagehub", append(a.insecure, reg.Addr())
+	return nil
 }
 
 // serveHTTP serves until ctx ends, then lets requests in flight finish.
@@ -160,33 +179,30 @@ func envDuration(name string, def time.Duration) time.Duration {
 }
 
 // startQueue recovers the builds a previous run left behind and starts the
-// queue that runs builds in `imagehub build-worker` children.
-func startQueue(ctx context.Context, cfg serveConfig, data dataDir, st *store.Store, prefix string, insecure []string, logger *slog.Logger) (*buildah.Queue, *buildah.LogHub, <-chan error, error) {
-	stg := storageOf(data, cfg.storageDriver)
-	pushAuth, err := secretAuth(ctx, st, cfg.pushSecret)
+// queue that runs builds in `imagehub build-worker` children. The returned
+// channel yields the queue's end once ctx is done.
+func (a *app) startQueue(ctx context.Context) (<-chan error, error) {
+	stg := storageOf(a.data, a.cfg.storageDriver)
+	pushAuth, err := secretAuth(ctx, a.store, a.cfg.pushSecret)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	runner := buildah.LocalRunner{Storage: stg}
-	if os.Geteuid() != 0 {
-		runner.Cleanup = cleanupInWorker
-	}
-	logs := buildah.NewLogHub(data.path("builds"))
-	q := buildah.NewQueue(buildah.QueueConfig{
-		Store: st, Logs: logs, Storage: stg, Runner: runner,
-		Concurrency: cfg.concurrency, Deadline: cfg.deadline, PushAuth: pushAuth, Insecure: insecure,
-		TmpRoot: data.path("tmp"), Logger: logger,
+	a.logs = buildlog.NewHub(a.data.path("builds"))
+	a.queue = queue.New(queue.Config{
+		Store: a.store, Logs: a.logs, Storage: stg, Runner: queue.LocalRunner{Storage: stg},
+		Concurrency: a.cfg.concurrency, Deadline: a.cfg.deadline, PushAuth: pushAuth, Insecure: a.insecure,
+		TmpRoot: a.data.path("tmp"), Logger: a.logger,
 	})
-	if err := q.Recover(ctx); err != nil {
-		logger.Error("recovering builds of the previous run", "err", err)
+	if err := a.queue.Recover(ctx); err != nil {
+		a.logger.Error("recovering builds of the previous run", "err", err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- q.Run(ctx) }()
-	return q, logs, done, nil
+	go func() { done <- a.queue.Run(ctx) }()
+	return done, nil
 }
 
 // secretAuth returns the credentials of a named secret, or nil for "".
-func secretAuth(ctx context.Context, st *store.Store, name string) (*buildah.Auth, error) {
+func secretAuth(ctx context.Context, st *store.Store, name string) (*remote.Auth, error) {
 	if name == "" {
 		return nil, nil
 	}
@@ -194,19 +210,19 @@ func secretAuth(ctx context.Context, st *store.Store, name string) (*buildah.Aut
 	if err != nil {
 		return nil, fmt.Errorf("--push-secret %s: %v", name, describe(err))
 	}
-	return &buildah.Auth{Username: user, Password: pass}, nil
+	return &remote.Auth{Username: user, Password: pass}, nil
 }
 
-// newServer builds the web layer, with session keys made once into the
-// data folder so that sign-ins survive a restart.
-func newServer(cfg serveConfig, data dataDir, st *store.Store, q *buildah.Queue, logs *buildah.LogHub, prefix string, insecure []string, logger *slog.Logger) (*handlers.Server, error) {
-	keys, err := data.keyFile("session.key", 64)
+// server builds the web layer, with session keys made once into the data
+// folder so that sign-ins survive a restart.
+func (a *app) server() (*handlers.Server, error) {
+	keys, err := a.data.keyFile("session.key", 64)
 	if err != nil {
 		return nil, err
 	}
 	return handlers.New(handlers.Config{
-		Store: st, HashKey: keys[:32], BlockKey: keys[32:], Secure: cfg.secureCookies, Logger: logger,
-		Inspect: buildah.Inspect, Normalize: buildah.NormalizeReference, InsecureRegistries: insecure,
-		Builds: q, Logs: logs, RegistryPrefix: prefix, PushSecret: cfg.pushSecret,
+		Store: a.store, HashKey: keys[:32], BlockKey: keys[32:], Secure: a.cfg.secureCookies, Logger: a.logger,
+		Inspect: remote.Inspect, Normalize: remote.NormalizeReference, InsecureRegistries: a.insecure,
+		Builds: a.queue, Logs: a.logs, RegistryPrefix: a.prefix, PushSecret: a.cfg.pushSecret,
 	})
 }

@@ -1,0 +1,75 @@
+// Package buildtest holds what the tests of the build packages share: a
+// registry per test, the check that real builds can run, and an independent
+// client (Debian's skopeo) that says what a registry holds.
+package buildtest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"imagehub/buildah/registry"
+	"imagehub/buildah/remote"
+)
+
+// NeedRoot skips tests that need real builds when not run as root.
+func NeedRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("real buildah builds in tests need root (the rootless path is tested from root by TestRootlessWorker)")
+	}
+}
+
+// Registry serves an embedded registry for one test; a non-empty htpasswd
+// (see Htpasswd) makes it demand credentials.
+func Registry(t testing.TB, htpasswd string) *registry.Server {
+	t.Helper()
+	r, err := registry.Start(context.Background(), "127.0.0.1:0", filepath.Join(t.TempDir(), "registry"), htpasswd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// Htpasswd writes an htpasswd file with one user and returns its path.
+func Htpasswd(t testing.TB, user, password string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "htpasswd")
+	if err := registry.WriteHtpasswd(path, map[string]string{user: password}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// SkopeoInspect asks Debian's skopeo, a client independent of imagehub's
+// code, what the registry holds.
+func SkopeoInspect(t testing.TB, ref string, auth *remote.Auth) (digest, arch, osName string) {
+	t.Helper()
+	args := []string{"inspect", "--tls-verify=false"}
+	if auth != nil {
+		args = append(args, "--creds", auth.Username+":"+auth.Password)
+	}
+	out, err := exec.Command("skopeo", append(args, "docker://"+ref)...).Output()
+	if err != nil {
+		t.Fatalf("skopeo inspect %s: %v %s", ref, err, Stderr(err))
+	}
+	var v struct{ Digest, Architecture, Os string }
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v.Digest, v.Architecture, v.Os
+}
+
+// Stderr returns what a failed command wrote to its standard error.
+func Stderr(err error) string {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return string(ee.Stderr)
+	}
+	return ""
+}

@@ -1,0 +1,524 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"imagehub/buildah/buildlog"
+	"imagehub/buildah/mounts"
+	"imagehub/buildah/recipe"
+	"imagehub/buildah/remote"
+	"imagehub/buildah/workerspec"
+	"imagehub/store"
+)
+
+// Defaults of Config.
+const (
+	DefaultConcurrency = 2
+	DefaultDeadline    = 2 * time.Hour
+	DefaultPoll        = 5 * time.Second
+)
+
+// interruptedLine is what a build's log says when the server stopped under it.
+const interruptedLine = "imagehub: the server stopped while this build was running; it was interrupted"
+
+// interruptedReason is the recorded reason of an interrupted build.
+const interruptedReason = "the server stopped while this build was running"
+
+// Config is what a Queue needs; Store, Runner and Logs are required.
+type Config struct {
+	Store  *store.Store
+	Runner Runner
+	Logs   *buildlog.Hub
+	// Storage is the containers/storage store the workers share.
+	Storage workerspec.Storage
+	// Concurrency is how many builds run at once; zero means 2.
+	Concurrency int
+	// Deadline is how long one build may run; zero means 2 h.
+	Deadline time.Duration
+	// PushAuth is the credential for the registry builds are pushed to.
+	PushAuth *remote.Auth
+	// Insecure lists registry hosts reached over plain http.
+	Insecure []string
+	// TmpRoot holds each build's temporary folder; empty means the system's.
+	TmpRoot string
+	// Poll is how often the queue looks for queued builds even when nobody
+	// called Notify, so that no build waits forever; zero means 5 s.
+	Poll time.Duration
+	// Logger gets what goes wrong outside any build's log; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// withDefaults fills the zero fields of c.
+func (c Config) withDefaults() Config {
+	if c.Concurrency <= 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.Deadline <= 0 {
+		c.Deadline = DefaultDeadline
+	}
+	if c.Poll <= 0 {
+		c.Poll = DefaultPoll
+	}
+	if c.TmpRoot == "" {
+		c.TmpRoot = filepath.Join(os.TempDir(), "imagehub-builds")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Queue runs the builds queued in the store, at most Concurrency at once and
+// oldest first. The store is the queue: a build waits there as "queued" until
+// a slot is free, so nothing is lost when the server stops. The Queue only
+// knows the Runner interface, not where workers run.
+type Queue struct {
+	cfg  Config
+	wake chan struct{}
+	wg   sync.WaitGroup
+
+	mu     sync.Mutex // also serialises starting a build with cancelling it
+	active map[int64]*activeBuild
+}
+
+// activeBuild is a build this process has started and not yet finished.
+type activeBuild struct {
+	id   int64
+	stop chan struct{} // closed to stop the build early
+	once sync.Once
+	// Why it was stopped; set before stop is closed.
+	stopStatus store.BuildStatus
+	done       chan struct{} // closed when the build's state is final
+}
+
+// stopWith stops the build with a final status; the first call wins.
+func (a *activeBuild) stopWith(st store.BuildStatus) {
+	a.once.Do(func() {
+		a.stopStatus = st
+		close(a.stop)
+	})
+}
+
+// outcome is how a stopped build ended.
+func (a *activeBuild) outcome() outcome {
+	if a.stopStatus == store.BuildInterrupted {
+		return outcome{status: a.stopStatus, reason: interruptedReason}
+	}
+	return outcome{status: a.stopStatus}
+}
+
+// stopped reports whether the build was told to stop.
+func (a *activeBuild) stopped() bool {
+	select {
+	case <-a.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// New returns a queue; call Recover and then Run.
+func New(cfg Config) *Queue {
+	return &Queue{cfg: cfg.withDefaults(), wake: make(chan struct{}, 1), active: map[int64]*activeBuild{}}
+}
+
+// Notify tells the queue that a build was queued, so that it need not wait
+// for its next look at the store.
+func (q *Queue) Notify() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run starts queued builds whenever a slot is free, until ctx ends. Then it
+// stops the running builds (they become interrupted) and returns once their
+// state is recorded.
+func (q *Queue) Run(ctx context.Context) error {
+	poll := time.NewTicker(q.cfg.Poll)
+	defer poll.Stop()
+	for {
+		q.fill(ctx)
+		select {
+		case <-ctx.Done():
+			q.stopAll(store.BuildInterrupted)
+			q.wg.Wait()
+			return nil
+		case <-q.wake:
+		case <-poll.C:
+		}
+	}
+}
+
+// fill starts the oldest queued builds while slots are free.
+func (q *Queue) fill(ctx context.Context) {
+	if q.free() == 0 {
+		return
+	}
+	builds, err := q.cfg.Store.ListBuildsByStatus(ctx, store.BuildQueued)
+	if err != nil {
+		if ctx.Err() == nil {
+			q.cfg.Logger.Error("listing queued builds", "err", err)
+		}
+		return
+	}
+	for _, b := range builds {
+		if q.free() == 0 || ctx.Err() != nil {
+			return
+		}
+		q.start(ctx, b)
+	}
+}
+
+// free is the number of builds that may start now.
+func (q *Queue) free() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return max(q.cfg.Concurrency-len(q.active), 0)
+}
+
+// start marks a queued build running and runs it. A build cancelled in the
+// meantime is no longer queued and is skipped.
+func (q *Queue) start(ctx context.Context, b *store.Build) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.cfg.Store.StartBuild(ctx, b.ID); err != nil {
+		if store.ErrorCode(err) != store.ECONFLICT && ctx.Err() == nil {
+			q.cfg.Logger.Error("starting build", "build", b.ID, "err", err)
+		}
+		return
+	}
+	a := &activeBuild{id: b.ID, stop: make(chan struct{}), done: make(chan struct{})}
+	q.active[b.ID] = a
+	q.wg.Add(1)
+	go q.run(context.WithoutCancel(ctx), a, b)
+}
+
+// stopAll stops every running build with the given final status.
+func (q *Queue) stopAll(st store.BuildStatus) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, a := range q.active {
+		a.stopWith(st)
+	}
+}
+
+// release forgets a finished build and frees its slot.
+func (q *Queue) release(a *activeBuild) {
+	q.mu.Lock()
+	delete(q.active, a.id)
+	q.mu.Unlock()
+	close(a.done)
+	q.wg.Done()
+	q.Notify()
+}
+
+// Cancel stops a build. A queued build is cancelled at once; a running one
+// has its worker killed and its working containers removed, and Cancel
+// returns when its state is recorded. A build that has finished cannot be
+// cancelled (ECONFLICT).
+func (q *Queue) Cancel(ctx context.Context, id int64) error {
+	a, err := q.cancelInactive(ctx, id)
+	if err != nil || a == nil {
+		return err
+	}
+	a.stopWith(store.BuildCancelled)
+	select {
+	case <-a.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// cancelInactive cancels a build that this process is not running and
+// returns nil, or returns the running build for the caller to stop. Holding
+// q.mu keeps the build from being started meanwhile.
+func (q *Queue) cancelInactive(ctx context.Context, id int64) (*activeBuild, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if a := q.active[id]; a != nil {
+		return a, nil
+	}
+	b, err := q.cfg.Store.FindBuild(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	switch b.Status {
+	case store.BuildQueued:
+		return nil, q.endInactive(ctx, b, store.BuildCancelled, "", fmt.Sprintf("imagehub: build %d was cancelled before it started", id))
+	case store.BuildRunning, store.BuildPushing:
+		// Left over by an earlier run of the server, before Recover saw it.
+		return nil, q.reap(ctx, b, store.BuildCancelled, "", fmt.Sprintf("imagehub: build %d was cancelled", id))
+	}
+	return nil, &store.Error{Code: store.ECONFLICT, Message: fmt.Sprintf("Build %d has already finished (%s).", id, b.Status)}
+}
+
+// Recover finishes the builds that an earlier run of the server left running
+// or pushing: their workers are killed, their working containers removed,
+// and they become interrupted, with a line in their log saying why. Queued
+// builds simply run. Call it before Run.
+func (q *Queue) Recover(ctx context.Context) error {
+	builds, err := q.cfg.Store.ListBuildsByStatus(ctx, store.BuildRunning, store.BuildPushing)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, b := range builds {
+		if q.isActive(b.ID) {
+			continue
+		}
+		errs = append(errs, q.reap(ctx, b, store.BuildInterrupted, interruptedReason, interruptedLine))
+	}
+	return errors.Join(errs...)
+}
+
+func (q *Queue) isActive(id int64) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.active[id] != nil
+}
+
+// reap ends a build whose worker this process did not start. A failure to
+// clean up after the worker is told in the build's log and the server's, but
+// does not keep the build from ending.
+func (q *Queue) reap(ctx context.Context, b *store.Build, st store.BuildStatus, reason, line string) error {
+	if err := q.cfg.Runner.Reap(ctx, b.ID, q.cfg.Logs.Dir(b.ID)); err != nil {
+		q.cfg.Logger.Error("cleaning up after a worker", "build", b.ID, "err", err)
+		line += "\nimagehub: cleaning up after its worker: " + workerspec.Reason(err)
+	}
+	q.removeTmpDir(b.ID)
+	return q.endInactive(ctx, b, st, reason, line)
+}
+
+// removeTmpDir removes a build's temporary folder once its worker is gone,
+// unmounting what a killed worker left mounted there.
+func (q *Queue) removeTmpDir(id int64) {
+	if err := mounts.RemoveAll(q.tmpDir(id)); err != nil {
+		q.cfg.Logger.Error("removing build folder", "build", id, "err", err)
+	}
+}
+
+// endInactive gives a build that is not running here its final state, with
+// a last line in its log.
+func (q *Queue) endInactive(ctx context.Context, b *store.Build, st store.BuildStatus, reason, line string) error {
+	q.appendLog(b.ID, line)
+	err := q.cfg.Store.FinishBuild(ctx, b.ID, st, "", reason)
+	return errors.Join(err, q.cfg.Logs.Close(b.ID, st))
+}
+
+// appendLog adds lines to a build's log.
+func (q *Queue) appendLog(id int64, text string) {
+	w, err := q.cfg.Logs.Writer(id)
+	if err != nil {
+		q.cfg.Logger.Error("writing build log", "build", id, "err", err)
+		return
+	}
+	fmt.Fprintln(w, text)
+	w.Close()
+}
+
+// outcome is how a build ended.
+type outcome struct {
+	status   store.BuildStatus
+	digest   string
+	reason   string
+	upToDate bool
+}
+
+func failed(format string, args ...any) outcome {
+	return outcome{status: store.BuildFailed, reason: fmt.Sprintf(format, args...)}
+}
+
+// run runs one build to its end and records how it ended.
+func (q *Queue) run(ctx context.Context, a *activeBuild, b *store.Build) {
+	defer q.release(a)
+	log := q.openLog(b.ID)
+	fmt.Fprintf(log, "imagehub: build %d of image %s started\n", b.ID, b.Image)
+	o := q.execute(ctx, a, b, log)
+	fmt.Fprintln(log, o.logLine(b))
+	if err := log.Close(); err != nil {
+		q.cfg.Logger.Error("writing build log", "build", b.ID, "err", err)
+	}
+	if err := q.cfg.Store.FinishBuild(ctx, b.ID, o.status, o.digest, o.reason); err != nil {
+		q.cfg.Logger.Error("recording the end of a build", "build", b.ID, "status", o.status, "err", err)
+	}
+	if err := q.cfg.Logs.Close(b.ID, o.status); err != nil {
+		q.cfg.Logger.Error("closing build log", "build", b.ID, "err", err)
+	}
+}
+
+// openLog opens a build's log; when that fails the build still runs, and
+// the failure goes to the server's log.
+func (q *Queue) openLog(id int64) io.WriteCloser {
+	w, err := q.cfg.Logs.Writer(id)
+	if err != nil {
+		q.cfg.Logger.Error("opening build log", "build", id, "err", err)
+		return nopWriteCloser{io.Discard}
+	}
+	return w
+}
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }
+
+// logLine is the last line of a build's log.
+func (o outcome) logLine(b *store.Build) string {
+	switch {
+	case o.status == store.BuildSucceeded && o.upToDate:
+		return fmt.Sprintf("imagehub: build %d succeeded: %s is up to date", b.ID, b.TargetImage)
+	case o.status == store.BuildSucceeded:
+		return fmt.Sprintf("imagehub: build %d succeeded: pushed %s (%s)", b.ID, b.TargetImage, o.digest)
+	case o.status == store.BuildCancelled:
+		return fmt.Sprintf("imagehub: build %d was cancelled", b.ID)
+	case o.status == store.BuildInterrupted:
+		return interruptedLine
+	}
+	return fmt.Sprintf("imagehub: build %d failed: %s", b.ID, o.reason)
+}
+
+// execute prepares the worker's spec, starts the worker and follows it.
+func (q *Queue) execute(ctx context.Context, a *activeBuild, b *store.Build, log io.Writer) outcome {
+	spec, err := q.workerSpec(ctx, b)
+	if err != nil {
+		return failed("%s", workerspec.Reason(err))
+	}
+	if err := os.MkdirAll(spec.TmpDir, 0o700); err != nil {
+		return failed("making the build's temporary folder: %s", workerspec.Reason(err))
+	}
+	defer q.removeTmpDir(b.ID)
+	if a.stopped() {
+		return a.outcome()
+	}
+	job, err := q.cfg.Runner.Start(ctx, spec, q.cfg.Logs.Dir(b.ID))
+	if err != nil {
+		return failed("starting the worker: %s", workerspec.Reason(err))
+	}
+	return q.follow(ctx, a, b, job, log)
+}
+
+// workerSpec turns a build into what its worker needs: the parsed recipe,
+// the normalised base image and the credentials of its pull secret.
+func (q *Queue) workerSpec(ctx context.Context, b *store.Build) (workerspec.Spec, error) {
+	pkgs, err := recipe.Parse(recipe.Text{BaseImage: b.Recipe.BaseImage, Apt: b.Recipe.Apt, Conda: b.Recipe.Conda, Pip: b.Recipe.Pip})
+	if err != nil {
+		return workerspec.Spec{}, err
+	}
+	base, err := remote.NormalizeReference(b.Recipe.BaseImage)
+	if err != nil {
+		return workerspec.Spec{}, fmt.Errorf("base image: %w", err)
+	}
+	spec := workerspec.Spec{
+		BuildID: b.ID, Storage: q.cfg.Storage, TmpDir: q.tmpDir(b.ID), BaseImage: base, Packages: pkgs,
+		Target: b.TargetImage, PushAuth: q.cfg.PushAuth, Insecure: q.cfg.Insecure,
+	}
+	if b.Recipe.PullSecret != "" {
+		host, user, pass, err := q.cfg.Store.SecretAuth(ctx, b.Recipe.PullSecret)
+		if err != nil {
+			return workerspec.Spec{}, fmt.Errorf("pull secret %q: %w", b.Recipe.PullSecret, err)
+		}
+		// The worker offers its pull credential to the base image's
+		// registry: a secret meant for another registry must not go there.
+		if reg := remote.Host(base); !remote.SameHost(host, reg) {
+			return workerspec.Spec{}, fmt.Errorf("pull secret %q is for %s, but the base image is on %s", b.Recipe.PullSecret, host, reg)
+		}
+		spec.PullAuth = &remote.Auth{Username: user, Password: pass}
+	}
+	return spec, nil
+}
+
+func (q *Queue) tmpDir(id int64) string {
+	return filepath.Join(q.cfg.TmpRoot, "build-"+strconv.FormatInt(id, 10))
+}
+
+// follow copies a worker's output into the build's log and turns its events
+// into the build's state, until the worker has exited. It stops the worker
+// when the build is cancelled or runs past its deadline.
+func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job Job, log io.Writer) outcome {
+	// The worker's output goes through a writer of its own, so that a last
+	// line it left without a newline ends before the queue's closing line.
+	out := q.openLog(b.ID)
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		io.Copy(out, job.Output())
+		out.Close()
+	}()
+	exited := make(chan error, 1)
+	go func() { exited <- job.Wait() }()
+	deadline := time.NewTimer(q.cfg.Deadline)
+	defer deadline.Stop()
+
+	var done *workerspec.Event
+	var waitErr error
+	timedOut := false
+	events, stop := job.Events(), a.stop
+	for events != nil || exited != nil {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			if ev.Phase == workerspec.PhaseDone {
+				done = &ev
+			}
+			q.onEvent(ctx, b.ID, ev)
+		case waitErr = <-exited:
+			exited = nil
+		case <-stop:
+			stop = nil
+			job.Cancel()
+		case <-deadline.C:
+			timedOut = true
+			job.Cancel()
+		}
+	}
+	<-copied
+	return q.judge(a, done, timedOut, waitErr, log)
+}
+
+// onEvent records a worker's progress.
+func (q *Queue) onEvent(ctx context.Context, id int64, ev workerspec.Event) {
+	if ev.Phase != workerspec.PhasePushing {
+		return
+	}
+	if err := q.cfg.Store.SetBuildPhase(ctx, id, store.BuildPushing); err != nil {
+		q.cfg.Logger.Error("recording build phase", "build", id, "err", err)
+	}
+}
+
+// judge decides how a build ended. A stop asked for by a person or by the
+// server wins over whatever the worker said, then the deadline, then the
+// worker's own report; a worker that exited without one failed.
+func (q *Queue) judge(a *activeBuild, done *workerspec.Event, timedOut bool, waitErr error, log io.Writer) outcome {
+	if a.stopped() || timedOut {
+		if waitErr != nil {
+			fmt.Fprintf(log, "imagehub: worker: %s\n", workerspec.Reason(waitErr))
+		}
+		if a.stopped() {
+			return a.outcome()
+		}
+		return failed("deadline of %s passed", q.cfg.Deadline)
+	}
+	switch {
+	case done != nil && done.Error == "":
+		return outcome{status: store.BuildSucceeded, digest: done.Digest, upToDate: done.UpToDate}
+	case done != nil:
+		return failed("%s", done.Error)
+	case waitErr != nil:
+		return failed("worker exited: %s", workerspec.Reason(waitErr))
+	}
+	return failed("worker exited without reporting a result")
+}

@@ -1,0 +1,40 @@
+package queue
+
+import (
+	"context"
+	"imagehub/buildah/workerspec"
+
+	"io"
+)
+
+// Runner is where builds run. It starts a worker for a build and, after the
+// server restarts, finds what is left of the workers it started. The queue
+// talks only to this interface, so that it does not matter whether a worker
+// is a child process (LocalRunner) or, later, a Kubernetes Job.
+type Runner interface {
+	// Start starts a worker for spec. dir is the build's own folder (its log
+	// lives there), where the runner may keep what it needs to find the
+	// worker again. ctx bounds the start only: a started worker runs until it
+	// exits or is cancelled.
+	Start(ctx context.Context, spec workerspec.Spec, dir string) (Job, error)
+	// Reap stops whatever is left of a build's worker from before a restart
+	// of the server and removes the build's working containers.
+	Reap(ctx context.Context, buildID int64, dir string) error
+}
+
+// Job is one started worker.
+type Job interface {
+	// Output is the worker's log, its standard output and error combined. It
+	// ends with io.EOF once the worker has exited.
+	Output() io.Reader
+	// Events delivers the worker's structured events. It is closed once the
+	// worker has exited, and must be read until then.
+	Events() <-chan workerspec.Event
+	// Cancel stops the worker and everything it started, at once, without
+	// waiting: Wait does that.
+	Cancel()
+	// Wait waits for the worker to exit and removes what it left behind:
+	// stray processes and, unless it exited successfully, its working
+	// containers. It returns nil when the worker exited with status 0.
+	Wait() error
+}

@@ -1,0 +1,100 @@
+package remote_test
+
+import (
+	"context"
+	"imagehub/buildah/internal/buildtest"
+	"imagehub/buildah/remote"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestInspectNormalizeReference(t *testing.T) {
+	tests := []struct {
+		in, want string
+		wantErr  string
+	}{
+		{in: "busybox", want: "docker.io/library/busybox:latest"},
+		{in: "  python:3.12 ", want: "docker.io/library/python:3.12"},
+		{in: "jupyter/base-notebook", want: "docker.io/jupyter/base-notebook:latest"},
+		{in: "quay.io/org/img:v1.2", want: "quay.io/org/img:v1.2"},
+		{in: "localhost:5000/team/img", want: "localhost:5000/team/img:latest"},
+		{in: "127.0.0.1:5000/x:Tag_1", want: "127.0.0.1:5000/x:Tag_1"},
+		{
+			in:   "alpine@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+			want: "docker.io/library/alpine@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+		},
+		{in: "", wantErr: "is required"},
+		{in: "   ", wantErr: "is required"},
+		{in: "Busybox", wantErr: "lowercase"},
+		{in: "docker.io/Library/python", wantErr: "lowercase"},
+		{in: "python 3", wantErr: "spaces"},
+		{in: "python:3 ", want: "docker.io/library/python:3"},
+		{in: "python:", wantErr: "not a valid image reference"},
+		{in: "python:-bad", wantErr: "not a valid image reference"},
+		{in: "python@sha256:abc", wantErr: "digest"},
+		{in: "http://registry/x", wantErr: "not a valid image reference"},
+		{in: "a/" + strings.Repeat("b", 300), wantErr: "longer than"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := remote.NormalizeReference(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("remote.NormalizeReference(%q) = %q, %v; want an error with %q", tt.in, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("remote.NormalizeReference(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestInspectErrors(t *testing.T) {
+	t.Run("unreachable registry", func(t *testing.T) {
+		start := time.Now()
+		_, err := remote.Inspect(context.Background(), "127.0.0.1:1/x/y:z", nil, true)
+		if err == nil || !strings.Contains(err.Error(), "connection refused") {
+			t.Errorf("Inspect on a closed port = %v, want connection refused", err)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("took %s", d)
+		}
+		if _, _, err := remote.TagExists(context.Background(), "127.0.0.1:1/x/y:z", nil, true); err == nil {
+			t.Error("TagExists on a closed port says the tag is missing instead of failing")
+		}
+	})
+	t.Run("context deadline", func(t *testing.T) {
+		// 192.0.2.0/24 (TEST-NET-1) is never routed: only the deadline ends the wait.
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		if _, err := remote.Inspect(ctx, "192.0.2.1/x/y:z", nil, false); err == nil {
+			t.Error("Inspect of an unroutable registry succeeded")
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("Inspect ignored its context: took %s", d)
+		}
+	})
+	t.Run("malformed reference", func(t *testing.T) {
+		if _, err := remote.Inspect(context.Background(), "Not A Ref", nil, true); err == nil {
+			t.Error("Inspect of a malformed reference succeeded")
+		}
+	})
+	t.Run("unknown manifest", func(t *testing.T) {
+		reg := buildtest.Registry(t, "")
+		_, err := remote.Inspect(context.Background(), reg.Addr()+"/nothing/here:1", nil, true)
+		if err == nil || !strings.Contains(err.Error(), "unknown") {
+			t.Errorf("Inspect of a missing image = %v, want the registry's 'unknown' error", err)
+		}
+	})
+	t.Run("unauthorized", func(t *testing.T) {
+		reg := buildtest.Registry(t, buildtest.Htpasswd(t, "u", "inspect-pw-123"))
+		_, err := remote.Inspect(context.Background(), reg.Addr()+"/a/b:c", &remote.Auth{Username: "u", Password: "wrong-pw-5d1"}, true)
+		if err == nil || strings.Contains(err.Error(), "wrong-pw-5d1") {
+			t.Errorf("Inspect with a wrong password = %v", err)
+		}
+	})
+}

@@ -1,0 +1,183 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"imagehub/buildah/recipe"
+	"imagehub/buildah/workerspec"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkBuild measures custom builds end to end, build and push, on real
+// storage against a registry served by this process, and reports each figure
+// as a ratio to a baseline measured in the same run, iteration by iteration:
+// the machine is shared and noisy, so seconds alone compare poorly between
+// runs. Run it as root (a few minutes at -benchtime 1x; -short leaves out
+// the Debian builds):
+//
+//	go test -tags "containers_image_openpgp exclude_graphdriver_btrfs" \
+//	    -run '^$' -bench Build -benchtime 1x -timeout 60m ./buildah
+//
+// Sub-benchmarks:
+//
+//   - vs-cli/busybox, vs-cli/debian-hello: the same recipe built and pushed
+//     through imagehub (a LocalRunner starting a build-worker child process
+//     that runs Run, as the server does) and by Debian's buildah 1.28
+//     CLI (`buildah bud` then `buildah push`) with the same settings and the
+//     same generated Containerfile. Both start cold: each side gets a new,
+//     empty store every iteration and pulls the base from the registry. The
+//     two sides alternate which goes first. ratio_vs_cli is the median of
+//     imagehub seconds / CLI seconds. imagehub's time also covers what the
+//     CLI is spared: reading the base image's user from the registry and
+//     checking whether the target already exists.
+//   - rebuild-pip/debian: a recipe with real apt packages (hello, jq) and a
+//     pip line, built cold (a new store holding only the pulled base image),
+//     then rebuilt in the same store with one more pip package, as an
+//     administrator's edit does. ratio_rebuild_vs_cold is the median of
+//     rebuild seconds / cold seconds.
+//
+// Every iteration builds and pushes to a new repository, so no build is ever
+// "up to date", and checks that it really built (and, for the rebuild, that
+// the apt layer came from the cache). ns/op is suppressed: it would mix both
+// sides of a comparison; the metrics ending in _s are medians in seconds.
+func BenchmarkBuild(b *testing.B) {
+	e := newBenchEnv(b)
+	b.Run("vs-cli", func(b *testing.B) {
+		if _, err := exec.LookPath("buildah"); err != nil {
+			b.Skip("no buildah CLI to compare with: install Debian's buildah (.ci/install.sh does)")
+		}
+		b.Run("busybox", func(b *testing.B) {
+			benchVsCLI(b, e, BaseBusybox, recipe.Packages{
+				Apt: []string{"curl", "vim"}, Conda: []string{"numpy"}, Pip: []string{"requests>=2"},
+			})
+		})
+		b.Run("debian-hello", func(b *testing.B) {
+			skipShort(b)
+			benchVsCLI(b, e, BaseDebian, recipe.Packages{Apt: []string{"hello"}})
+		})
+	})
+	b.Run("rebuild-pip", func(b *testing.B) {
+		b.Run("debian", func(b *testing.B) {
+			skipShort(b)
+			benchRebuild(b, e)
+		})
+	})
+}
+
+func skipShort(b *testing.B) {
+	if testing.Short() {
+		b.Skip("a Debian base (debootstrap) and real apt builds take minutes")
+	}
+}
+
+// benchVsCLI compares imagehub with the buildah CLI on one recipe.
+func benchVsCLI(b *testing.B, e *benchEnv, kind string, pkgs recipe.Packages) {
+	base := e.base(b, kind)
+	var lib, cli []sideRun
+	var ratios []float64
+	for i := 0; b.Loop(); i++ {
+		var l, c sideRun
+		imagehubSide := func() { l = e.benchSide(b, "imagehub", kind, base, pkgs, e.runImagehub) }
+		cliSide := func() { c = e.benchSide(b, "cli", kind, base, pkgs, e.runCLI) }
+		first := "imagehub"
+		if i%2 == 0 {
+			imagehubSide()
+			cliSide()
+		} else {
+			first = "cli"
+			cliSide()
+			imagehubSide()
+		}
+		lib, cli = append(lib, l), append(cli, c)
+		ratios = append(ratios, l.total.Seconds()/c.total.Seconds())
+		b.Logf("iteration %d (%s first): imagehub %.2fs (build %.2fs, push %.2fs), CLI %.2fs (bud %.2fs, push %.2fs), ratio %.2f",
+			i+1, first, l.total.Seconds(), l.build.Seconds(), l.push.Seconds(),
+			c.total.Seconds(), c.build.Seconds(), c.push.Seconds(), ratios[i])
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(median(ratios), "ratio_vs_cli")
+	reportSides(b, "imagehub", lib)
+	reportSides(b, "cli", cli)
+}
+
+// benchSide runs one side of a comparison cold, in a store of its own, and
+// removes the store afterwards, whatever happens.
+func (e *benchEnv) benchSide(b *testing.B, side, kind, base string, pkgs recipe.Packages,
+	run func(context.Context, workerspec.Storage, string, string, recipe.Packages, string) (sideRun, error)) sideRun {
+	b.Helper()
+	dir, st := e.newDir(b, "vs-cli-"+kind+"-"+side)
+	defer e.removeDir(b, dir, st, side == "imagehub")
+	r, err := run(context.Background(), st, dir, base, pkgs, e.repo(kind+"-"+side))
+	if err != nil {
+		b.Fatalf("%s side: %v", side, err)
+	}
+	if strings.Contains(r.log, "Using cache") {
+		b.Fatalf("%s side used a layer cache in a new store:\n%s", side, tail(r.log, 40))
+	}
+	return r
+}
+
+// benchRebuild compares the rebuild after adding one pip package with the
+// recipe's cold build.
+func benchRebuild(b *testing.B, e *benchEnv) {
+	base := e.base(b, BaseDebian)
+	cold := recipe.Packages{Apt: []string{"hello", "jq"}, Pip: []string{"six"}}
+	warm := recipe.Packages{Apt: cold.Apt, Pip: []string{"six", "seven"}}
+	var colds, warms []sideRun
+	var ratios []float64
+	for i := 0; b.Loop(); i++ {
+		c, w := e.coldThenRebuild(b, base, cold, warm)
+		colds, warms = append(colds, c), append(warms, w)
+		ratios = append(ratios, w.total.Seconds()/c.total.Seconds())
+		b.Logf("iteration %d: cold %.2fs (build %.2fs, push %.2fs), rebuild %.2fs (build %.2fs, push %.2fs), ratio %.3f",
+			i+1, c.total.Seconds(), c.build.Seconds(), c.push.Seconds(),
+			w.total.Seconds(), w.build.Seconds(), w.push.Seconds(), ratios[i])
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(median(ratios), "ratio_rebuild_vs_cold")
+	reportSides(b, "cold", colds)
+	reportSides(b, "rebuild", warms)
+}
+
+// coldThenRebuild makes a store holding only the base image (not timed),
+// builds cold into it, then rebuilds with the warm recipe, and removes the
+// store.
+func (e *benchEnv) coldThenRebuild(b *testing.B, base string, cold, warm recipe.Packages) (sideRun, sideRun) {
+	b.Helper()
+	dir, st := e.newDir(b, "rebuild")
+	defer e.removeDir(b, dir, st, true)
+	start := time.Now()
+	e.pullBase(b, st, dir, base)
+	b.Logf("base pulled into a new store in %.1fs (not measured)", time.Since(start).Seconds())
+	repo := e.repo("rebuild")
+	ctx := context.Background()
+	c, err := e.runImagehub(ctx, st, dir, base, cold, repo)
+	if err != nil {
+		b.Fatalf("cold build: %v", err)
+	}
+	if strings.Contains(c.log, "Using cache") {
+		b.Fatalf("the cold build used the layer cache:\n%s", tail(c.log, 40))
+	}
+	w, err := e.runImagehub(ctx, st, dir, base, warm, repo)
+	if err != nil {
+		b.Fatalf("rebuild: %v", err)
+	}
+	if n := strings.Count(w.log, "Using cache"); n < 2 {
+		b.Fatalf("the rebuild reused %d steps, want USER root and the apt step:\n%s", n, tail(w.log, 40))
+	}
+	return c, w
+}
+
+// reportSides reports the medians of one side's times, in seconds.
+func reportSides(b *testing.B, name string, runs []sideRun) {
+	var total, build, push []time.Duration
+	for _, r := range runs {
+		total, build, push = append(total, r.total), append(build, r.build), append(push, r.push)
+	}
+	b.ReportMetric(median(seconds(total)), name+"_s")
+	b.ReportMetric(median(seconds(build)), fmt.Sprintf("%s_build_s", name))
+	b.ReportMetric(median(seconds(push)), fmt.Sprintf("%s_push_s", name))
+}

@@ -1,0 +1,140 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"imagehub/buildah/workerspec"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+
+	"go.podman.io/storage/pkg/unshare"
+)
+
+// eventFDAfterReexec is where a rootless worker keeps its event pipe across
+// its re-execution into a user namespace (see moveEventFD).
+const eventFDAfterReexec = 64
+
+// Command is the whole of `imagehub build-worker`: with --spec FILE, one
+// build (Main); with --cleanup ID, the removal of a build's leftover working
+// containers, whose result it prints as one JSON line (workerspec.CleanupResult).
+// Either runs in a process of its own, so that a crash or a kill cannot take
+// the server down, and, when not root, inside a user namespace mapped from
+// /etc/subuid and /etc/subgid, where buildah may chroot and own files of
+// other uids. It returns the process's exit status.
+func Command(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("build-worker", flag.ContinueOnError)
+	spec := fs.String("spec", "", "the 0600 spec file written by the server (read, then deleted)")
+	cleanup := fs.Int64("cleanup", 0, "instead of building, remove the leftover working containers of this build")
+	var stg workerspec.Storage
+	fs.StringVar(&stg.GraphRoot, "graph-root", "", "storage graph root (with --cleanup)")
+	fs.StringVar(&stg.RunRoot, "run-root", "", "storage run root (with --cleanup)")
+	fs.StringVar(&stg.Driver, "driver", "", "storage driver (with --cleanup)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	switch {
+	case *cleanup > 0:
+		unshare.MaybeReexecUsingUserNamespace(false)
+		n, err := CleanupBuild(stg, *cleanup)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		json.NewEncoder(os.Stdout).Encode(workerspec.CleanupResult{Removed: n})
+		return 0
+	case *spec == "":
+		fmt.Fprintln(os.Stderr, "build-worker needs --spec or --cleanup")
+		return 2
+	}
+	if os.Geteuid() != 0 {
+		if err := moveEventFD(eventFDAfterReexec); err != nil {
+			fmt.Fprintf(os.Stderr, "move the event pipe: %v\n", err)
+			return 1
+		}
+	}
+	unshare.MaybeReexecUsingUserNamespace(false) // a no-op as root
+	return Main(ctx, *spec)
+}
+
+// Main is one build: it reads (and deletes) the spec file, builds and pushes,
+// writes the log to standard output and the events as JSON lines to
+// workerspec.EventFD, and returns the process's exit status. A failure is
+// reported as a done event with a one-line reason, since that, not the log,
+// is what the server records.
+func Main(ctx context.Context, specPath string) int {
+	return workerMain(ctx, specPath, os.Stdout, openEventSink(), Run)
+}
+
+// workerFunc is the signature of Run, replaceable in tests.
+type workerFunc func(ctx context.Context, spec workerspec.Spec, log io.Writer, events func(workerspec.Event)) error
+
+func workerMain(ctx context.Context, specPath string, log io.Writer, sink *eventSink, run workerFunc) int {
+	spec, err := workerspec.Read(specPath)
+	if err == nil {
+		err = run(ctx, spec, log, sink.send)
+	}
+	if err == nil {
+		return 0
+	}
+	sink.send(workerspec.Event{Phase: workerspec.PhaseDone, Error: workerspec.Reason(err)})
+	return 1
+}
+
+// eventSink writes events as JSON lines, one whole line per write, from any
+// goroutine.
+type eventSink struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// openEventSink opens file descriptor 3. It is marked close-on-exec at once:
+// buildah starts helper processes and RUN steps, and none of them may hold
+// the event pipe open after the worker is gone. Run by hand without fd 3, the
+// worker writes its events to standard error instead.
+//
+// A rootless worker re-executes itself inside a user namespace, and that
+// re-execution hands its own pipes to the child as fds 3 and 4; it therefore
+// moves the event pipe first and names its new number in workerspec.EventFDEnv.
+func openEventSink() *eventSink {
+	fd := workerspec.EventFD
+	if n, err := strconv.Atoi(os.Getenv(workerspec.EventFDEnv)); err == nil && n > 2 {
+		fd = n
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return &eventSink{w: os.Stderr}
+	}
+	syscall.CloseOnExec(fd)
+	return &eventSink{w: os.NewFile(uintptr(fd), "events")}
+}
+
+// moveEventFD moves the event pipe from fd 3 to fd to, out of the way of a
+// re-execution that passes its own files as fds 3 and up, and records the
+// move in workerspec.EventFDEnv for the worker that follows.
+func moveEventFD(to int) error {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(workerspec.EventFD, &st); err != nil {
+		return nil // no event pipe: run by hand
+	}
+	if err := syscall.Dup2(workerspec.EventFD, to); err != nil {
+		return err
+	}
+	return os.Setenv(workerspec.EventFDEnv, strconv.Itoa(to))
+}
+
+func (s *eventSink) send(ev workerspec.Event) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.w.Write(append(b, '\n')); err != nil {
+		fmt.Fprintf(os.Stderr, "imagehub: cannot send event %s: %v\n", b, err)
+	}
+}

@@ -1,0 +1,579 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"imagehub/buildah/internal/buildtest"
+	"imagehub/buildah/mounts"
+	"imagehub/buildah/recipe"
+	"imagehub/buildah/remote"
+	"imagehub/buildah/workerspec"
+	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// wantRecorded checks the commands the stand-in package managers recorded in
+// an image.
+func wantRecorded(t *testing.T, files map[string]imageFile, want ...string) {
+	t.Helper()
+	f, ok := files["/recorded.txt"]
+	if !ok {
+		t.Fatal("the image has no /recorded.txt: no package manager ran")
+	}
+	got := strings.Split(strings.TrimSpace(string(f.content)), "\n")
+	if !slices.Equal(got, want) {
+		t.Errorf("recorded commands:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// wantPhases checks the phases a worker reported.
+func wantPhases(t *testing.T, rec *recorder, want ...workerspec.Phase) {
+	t.Helper()
+	if got := rec.phases(); !slices.Equal(got, want) {
+		t.Errorf("phases = %v, want %v", got, want)
+	}
+}
+
+func TestWorkerBuildsPushesAndIsThenUpToDate(t *testing.T) {
+	buildtest.NeedRoot(t)
+	reg, st := buildtest.Registry(t, ""), newTestStorage(t)
+	base, _ := pushTestBase(t, reg, st, testBase{name: "stubs/busybox", extra: allStubs(), user: "1000"})
+	pkgs := recipe.Packages{Apt: []string{"curl", "vim"}, Conda: []string{"conda-forge::numpy==1.17*"}, Pip: []string{"requests>=2"}}
+	spec := testSpec(t, 1, st, reg, base, "team/all:"+recipe.Tag(base, pkgs), pkgs)
+
+	rec, log, took, err := runTestWorker(t, context.Background(), spec)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, log)
+	}
+	t.Logf("busybox recipe (apt+conda+pip) built and pushed in %.1fs", took.Seconds())
+	wantPhases(t, rec, workerspec.PhaseBuilding, workerspec.PhasePushing, workerspec.PhaseDone)
+	done := rec.last()
+	if !strings.HasPrefix(done.Digest, "sha256:") || done.UpToDate || done.Error != "" {
+		t.Fatalf("done event = %+v", done)
+	}
+	for _, want := range []string{"Containerfile:", "FROM " + base, "USER 1000", "Pushed " + spec.Target + "@" + done.Digest} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+	digest, arch, osName := buildtest.SkopeoInspect(t, spec.Target, nil)
+	if digest != done.Digest || osName+"/"+arch != "linux/amd64" {
+		t.Errorf("skopeo sees %s %s/%s, want %s linux/amd64", digest, osName, arch, done.Digest)
+	}
+	wantRecorded(t, imageFiles(t, spec.Target, nil),
+		"apt-get update",
+		"apt-get install -y --no-install-recommends curl vim",
+		"apt-get clean",
+		"conda install --quiet --yes conda-forge::numpy==1.17*",
+		"conda clean --all -f -y",
+		"pip install --no-cache-dir requests>=2")
+	if info, err := remote.Inspect(context.Background(), spec.Target, nil, true); err != nil || info.User != "1000" {
+		t.Errorf("built image user = %q, %v; want the base's 1000 restored", info.User, err)
+	}
+
+	t.Run("second run is up to date", func(t *testing.T) {
+		again := testSpec(t, 2, st, reg, base, "team/all:"+recipe.Tag(base, pkgs), pkgs)
+		rec, log, took, err := runTestWorker(t, context.Background(), again)
+		if err != nil {
+			t.Fatalf("Run: %v\n%s", err, log)
+		}
+		wantPhases(t, rec, workerspec.PhaseDone)
+		if e := rec.last(); !e.UpToDate || e.Digest != done.Digest {
+			t.Errorf("event = %+v, want up to date with %s", e, done.Digest)
+		}
+		if !strings.Contains(log, "up to date") {
+			t.Errorf("log = %q", log)
+		}
+		t.Logf("up-to-date check took %.2fs", took.Seconds())
+	})
+
+	t.Run("pip change reuses the apt and conda layers", func(t *testing.T) {
+		more := pkgs
+		more.Pip = []string{"requests>=2", "six"}
+		spec := testSpec(t, 3, st, reg, base, "team/all:"+recipe.Tag(base, more), more)
+		rec, log, took, err := runTestWorker(t, context.Background(), spec)
+		if err != nil {
+			t.Fatalf("Run: %v\n%s", err, log)
+		}
+		t.Logf("rebuild after a pip change took %.1fs", took.Seconds())
+		wantPhases(t, rec, workerspec.PhaseBuilding, workerspec.PhasePushing, workerspec.PhaseDone)
+		if n := strings.Count(log, "Using cache"); n < 2 {
+			t.Errorf("log shows %d cached steps, want the apt and conda steps reused:\n%s", n, log)
+		}
+		wantRecorded(t, imageFiles(t, spec.Target, nil),
+			"apt-get update",
+			"apt-get install -y --no-install-recommends curl vim",
+			"apt-get clean",
+			"conda install --quiet --yes conda-forge::numpy==1.17*",
+			"conda clean --all -f -y",
+			"pip install --no-cache-dir requests>=2 six")
+	})
+}
+
+func TestWorkerBaseWithoutPip(t *testing.T) {
+	buildtest.NeedRoot(t)
+	reg, st := buildtest.Registry(t, ""), newTestStorage(t)
+	base, _ := pushTestBase(t, reg, st, testBase{name: "nopip/busybox", extra: map[string]string{"/usr/bin/apt-get": stubAptGet}})
+	pkgs := recipe.Packages{Apt: []string{"curl"}, Pip: []string{"numpy"}}
+	spec := testSpec(t, 4, st, reg, base, "team/nopip:"+recipe.Tag(base, pkgs), pkgs)
+
+	rec, log, _, err := runTestWorker(t, context.Background(), spec)
+	if err == nil {
+		t.Fatalf("Run succeeded on a base without pip:\n%s", log)
+	}
+	t.Logf("error: %v", err)
+	want := "the pip step failed (exit status 1): imagehub: the base image has no pip, so pip packages cannot be installed"
+	if msg := err.Error(); msg != want {
+		t.Errorf("error = %q, want %q\nlog:\n%s", msg, want, log)
+	}
+	if slices.Contains(rec.phases(), workerspec.PhasePushing) {
+		t.Error("a failed build reported pushing")
+	}
+	if _, exists, _ := remote.TagExists(context.Background(), spec.Target, nil, true); exists {
+		t.Error("a failed build pushed its target")
+	}
+	if n, err := CleanupBuild(st, spec.BuildID); n != 0 || err != nil {
+		t.Errorf("a failed build left %d containers (%v)", n, err)
+	}
+}
+
+func TestWorkerSpecFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spec.json")
+	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := workerspec.Spec{BuildID: 7, TmpDir: "/tmp/x", BaseImage: "docker.io/library/busybox:latest",
+		Packages: recipe.Packages{Pip: []string{"six"}}, Target: "127.0.0.1:5000/a/b:c",
+		PullAuth: &remote.Auth{Username: "u", Password: "p"}, Insecure: []string{"127.0.0.1:5000"}}
+	if err := workerspec.Write(path, want); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("spec file mode = %v, %v; want 0600", fi.Mode(), err)
+	}
+	got, err := workerspec.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.BuildID != 7 || got.PullAuth.Password != "p" || !slices.Equal(got.Packages.Pip, want.Packages.Pip) {
+		t.Errorf("read back %+v", got)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Error("workerspec.Read left the spec file behind")
+	}
+	if _, err := workerspec.Read(path); err == nil {
+		t.Error("reading a missing spec succeeded")
+	}
+}
+
+func TestWorkerAuthNeverLogged(t *testing.T) {
+	buildtest.NeedRoot(t)
+	const password = "Pa55-never-in-a-log-7f3c"
+	auth := &remote.Auth{Username: "builder", Password: password}
+	reg, st := buildtest.Registry(t, buildtest.Htpasswd(t, auth.Username, password)), newTestStorage(t)
+	base, _ := pushTestBase(t, reg, st, testBase{name: "private/busybox", extra: allStubs(), auth: auth})
+	pkgs := recipe.Packages{Pip: []string{"six"}}
+	spec := testSpec(t, 5, st, reg, base, "private/built:"+recipe.Tag(base, pkgs), pkgs)
+	spec.PullAuth, spec.PushAuth = auth, auth
+
+	rec, log, _, err := runTestWorker(t, context.Background(), spec)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, log)
+	}
+	if strings.Contains(log, password) {
+		t.Errorf("the password appears in the log:\n%s", log)
+	}
+	digest, _, _ := buildtest.SkopeoInspect(t, spec.Target, auth)
+	if digest != rec.last().Digest {
+		t.Errorf("skopeo sees %s, worker reported %s", digest, rec.last().Digest)
+	}
+
+	t.Run("wrong push password", func(t *testing.T) {
+		const wrong = "Wr0ng-pw-also-secret-91b2"
+		pkgs := recipe.Packages{Pip: []string{"seven"}}
+		bad := testSpec(t, 6, st, reg, base, "private/built:"+recipe.Tag(base, pkgs), pkgs)
+		bad.PullAuth, bad.PushAuth = auth, &remote.Auth{Username: "builder", Password: wrong}
+		_, log, _, err := runTestWorker(t, context.Background(), bad)
+		if err == nil {
+			t.Fatal("pushing with a wrong password succeeded")
+		}
+		t.Logf("error: %v", err)
+		for _, secret := range []string{password, wrong} {
+			if strings.Contains(log, secret) || strings.Contains(err.Error(), secret) {
+				t.Errorf("a password appears in the log or the error %q:\n%s", err, log)
+			}
+		}
+	})
+
+	t.Run("no pull credentials", func(t *testing.T) {
+		pkgs := recipe.Packages{Pip: []string{"eight"}}
+		anon := testSpec(t, 7, st, reg, base, "private/built:"+recipe.Tag(base, pkgs), pkgs)
+		anon.PushAuth = auth
+		_, log, _, err := runTestWorker(t, context.Background(), anon)
+		if err == nil {
+			t.Fatal("pulling a private base without credentials succeeded")
+		}
+		t.Logf("error: %v", err)
+		if strings.Contains(log, password) {
+			t.Errorf("the password appears in the log:\n%s", log)
+		}
+	})
+}
+
+// buildContainers lists the IDs of the containers of one build in a store.
+func buildContainers(t *testing.T, st workerspec.Storage, buildID int64) []string {
+	t.Helper()
+	store, err := OpenStore(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	containers, err := store.Containers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range containers {
+		if matchesAny(buildContainerName(buildID), c.Names) {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
+}
+
+// mountedLayers lists which of the given containers' file systems are
+// mounted, according to this process's mount table.
+func mountedLayers(t *testing.T, st workerspec.Storage, ids []string) []string {
+	t.Helper()
+	store, err := OpenStore(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	points, err := mounts.Under(st.GraphRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mounted []string
+	for _, id := range ids {
+		c, err := store.Container(id)
+		if err != nil {
+			continue
+		}
+		for _, p := range points {
+			if strings.Contains(p, c.LayerID) {
+				mounted = append(mounted, id)
+			}
+		}
+	}
+	return mounted
+}
+
+func TestCleanupBuildMatchesOnlyItsContainers(t *testing.T) {
+	tests := []struct {
+		name string
+		want bool
+	}{
+		{"imagehub-build-1", true},
+		{"busybox-imagehub-build-1", true},
+		{"busybox-imagehub-build-1-2", true},
+		{"0e4b2d70c4cf-imagehub-build-1-13", true},
+		{"busybox-imagehub-build-12", false},
+		{"busybox-imagehub-build-11-2", false},
+		{"busybox-imagehub-build-1-x", false},
+		{"busybox-working-container", false},
+		{"myimagehub-build-1", false},
+	}
+	for _, tt := range tests {
+		if got := buildContainerName(1).MatchString(tt.name); got != tt.want {
+			t.Errorf("container %q belongs to build 1: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if got := ContainerSuffix(42); got != "imagehub-build-42" {
+		t.Errorf("ContainerSuffix(42) = %q", got)
+	}
+}
+
+func TestCleanupOpenStoreKeepsTheStoresDriver(t *testing.T) {
+	buildtest.NeedRoot(t)
+	st := newTestStorage(t)
+	st.Driver = driverVFS
+	if _, err := OpenStore(st); err != nil {
+		t.Fatal(err)
+	}
+	st.Driver = ""
+	store, err := OpenStore(st)
+	if err != nil || store.GraphDriverName() != driverVFS {
+		t.Errorf("reopening a vfs store without a driver = %v, %v; want vfs", store.GraphDriverName(), err)
+	}
+	fresh := newTestStorage(t)
+	if store, err := OpenStore(fresh); err != nil || store.GraphDriverName() != driverOverlay {
+		t.Logf("a new store uses %v (%v): overlay is not available here", store, err)
+	}
+	if _, err := OpenStore(workerspec.Storage{GraphRoot: "/x"}); err == nil {
+		t.Error("a store without a run root opened")
+	}
+}
+
+func TestCleanupBuildAfterKilledWorker(t *testing.T) {
+	buildtest.NeedRoot(t)
+	reg, st := buildtest.Registry(t, ""), newTestStorage(t)
+	base, _ := pushTestBase(t, reg, st, testBase{name: "sleepy/busybox", extra: allStubs()})
+	sleepy := recipe.Packages{Apt: []string{"sleepy"}}
+	// The victim shares this process's mount namespace: the worst case, its
+	// mounts outlive it. The bystander runs in a namespace of its own.
+	victimSpec := testSpec(t, 101, st, reg, base, "team/victim:1", sleepy)
+	victim := startChildWorker(t, victimSpec, childOptions{})
+	bystander := startChildWorker(t, testSpec(t, 102, st, reg, base, "team/bystander:1", sleepy), childOptions{ownMountNS: true})
+	victim.waitFor(t, "sleeping now", 60*time.Second)
+	bystander.waitFor(t, "sleeping now", 60*time.Second)
+	if store, _ := OpenStore(st); store != nil {
+		t.Logf("store driver: %s", store.GraphDriverName())
+	}
+
+	victim.kill(t)
+	left := buildContainers(t, st, 101)
+	if len(left) == 0 {
+		t.Fatal("the killed worker left no working container: nothing to test")
+	}
+	others := buildContainers(t, st, 102)
+	if len(others) == 0 {
+		t.Fatal("the running worker has no working container")
+	}
+	if got := mountedLayers(t, st, left); len(got) == 0 {
+		t.Error("the killed worker's container is not mounted: the test shows nothing")
+	}
+	if got := mountedLayers(t, st, others); len(got) != 0 {
+		t.Error("a worker in its own mount namespace has mounts in this one")
+	}
+	n, err := CleanupBuild(st, 101)
+	if err != nil || n != len(left) {
+		t.Fatalf("CleanupBuild = %d, %v; want %d, nil", n, err, len(left))
+	}
+	if got := buildContainers(t, st, 101); len(got) != 0 {
+		t.Errorf("containers of the killed build remain: %v", got)
+	}
+	if got := mountedLayers(t, st, left); len(got) != 0 {
+		t.Errorf("file systems of the killed build remain mounted: %v", got)
+	}
+	if err := mounts.RemoveAll(victimSpec.TmpDir); err != nil {
+		t.Errorf("RemoveBuildDir: %v", err)
+	}
+	if points, _ := mounts.Under(victimSpec.TmpDir); len(points) != 0 {
+		t.Errorf("still mounted in the killed build's folder: %v", points)
+	}
+	if got := buildContainers(t, st, 102); !slices.Equal(got, others) {
+		t.Errorf("the other build's containers changed: %v, want %v", got, others)
+	}
+	if !bystander.alive() {
+		t.Errorf("cleaning up one build ended another:\n%s", bystander.log())
+	}
+
+	bystander.kill(t)
+	if n, err := CleanupBuild(st, 102); err != nil || n != len(others) {
+		t.Errorf("CleanupBuild(102) = %d, %v; want %d", n, err, len(others))
+	}
+	if points, _ := mounts.Under(st.GraphRoot); len(points) != 0 {
+		t.Errorf("still mounted under the graph root: %v", points)
+	}
+	if n, err := CleanupBuild(st, 102); n != 0 || err != nil {
+		t.Errorf("a second CleanupBuild = %d, %v; want 0, nil", n, err)
+	}
+}
+
+func TestCleanupBuildAfterCancelledContext(t *testing.T) {
+	buildtest.NeedRoot(t)
+	// vfs here, overlay (this kernel's choice) everywhere else.
+	reg, st := buildtest.Registry(t, ""), newTestStorage(t)
+	st.Driver = driverVFS
+	base, _ := pushTestBase(t, reg, st, testBase{name: "napping/busybox", extra: allStubs()})
+	spec := testSpec(t, 103, st, reg, base, "team/napping:1", recipe.Packages{Apt: []string{"napping"}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := &lockedBuffer{}
+	result := make(chan error, 1)
+	go func() { result <- Run(ctx, spec, log, nil) }()
+	for !strings.Contains(log.String(), "sleeping now") {
+		select {
+		case err := <-result:
+			t.Fatalf("worker ended early: %v\n%s", err, log)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	cancel()
+	select {
+	case err := <-result:
+		if err == nil || err.Error() != "the build was cancelled" {
+			t.Errorf("Run after cancel = %v, want the build was cancelled", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("Run did not return after its context was cancelled:\n%s", log)
+	}
+	if store, err := OpenStore(st); err != nil || store.GraphDriverName() != driverVFS {
+		t.Fatalf("store = %v, want vfs", err)
+	}
+	if _, err := CleanupBuild(st, 103); err != nil {
+		t.Fatal(err)
+	}
+	if got := buildContainers(t, st, 103); len(got) != 0 {
+		t.Errorf("containers remain after cleanup: %v", got)
+	}
+	if points, _ := mounts.Under(st.GraphRoot); len(points) != 0 {
+		t.Errorf("still mounted under the graph root: %v", points)
+	}
+}
+
+func TestWorkerDebianApt(t *testing.T) {
+	buildtest.NeedRoot(t)
+	if testing.Short() {
+		t.Skip("debootstrap and a real apt-get install take a minute or two")
+	}
+	reg := buildtest.Registry(t, "")
+	// Debian has no pip: a stand-in records what it is asked, so that the
+	// rebuild below can change the pip list alone.
+	base, _ := pushTestBase(t, reg, newTestStorage(t), testBase{kind: BaseDebian, name: "debian/minbase",
+		extra: map[string]string{"/usr/local/bin/pip": stubPip}})
+	// The builds get a store of their own: the first one starts from empty
+	// storage, pulling the base, as every build did before a layer cache.
+	st := newTestStorage(t)
+	if files := imageFiles(t, base, nil); !strings.Contains(string(files["/etc/apt/sources.list"].content), "bookworm-security") {
+		t.Errorf("the Debian base's sources.list = %q", files["/etc/apt/sources.list"].content)
+	}
+
+	pkgs := recipe.Packages{Apt: []string{"hello"}, Pip: []string{"six"}}
+	spec := testSpec(t, 201, st, reg, base, "team/debian:"+recipe.Tag(base, pkgs), pkgs)
+	_, log, cold, err := runTestWorker(t, context.Background(), spec)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, log)
+	}
+	t.Logf("apt build (hello) from empty storage + push took %.1fs", cold.Seconds())
+	files := imageFiles(t, spec.Target, nil)
+	if f, ok := files["/usr/bin/hello"]; !ok || len(f.content) == 0 || f.mode&0o111 == 0 {
+		t.Errorf("the image has no executable /usr/bin/hello")
+	}
+	if _, ok := files["/var/lib/apt/lists/lock"]; ok {
+		t.Error("the apt lists were not removed")
+	}
+	wantRecorded(t, files, "pip install --no-cache-dir six")
+
+	more := pkgs
+	more.Pip = []string{"six", "seven"}
+	spec = testSpec(t, 202, st, reg, base, "team/debian:"+recipe.Tag(base, more), more)
+	_, log, warm, err := runTestWorker(t, context.Background(), spec)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, log)
+	}
+	t.Logf("rebuild after a pip change took %.1fs (%.2f of the cold build)", warm.Seconds(), warm.Seconds()/cold.Seconds())
+	if !strings.Contains(log, "Using cache") {
+		t.Errorf("the rebuild did not reuse the apt layer:\n%s", log)
+	}
+	if warm > cold/3 {
+		t.Errorf("rebuild took %s, more than a third of the cold build's %s", warm, cold)
+	}
+	wantRecorded(t, imageFiles(t, spec.Target, nil), "pip install --no-cache-dir six seven")
+}
+
+// rootlessEnv is the whole environment a rootless worker gets: the service
+// user's home (containers/image and storage look there for per-user
+// configuration) and a PATH with newuidmap/newgidmap.
+func rootlessEnv(u *user.User) []string {
+	return []string{
+		"HOME=" + u.HomeDir, "USER=" + u.Username, "LOGNAME=" + u.Username,
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	}
+}
+
+// rootlessDir makes a folder the service user can work in, under a parent
+// everyone may enter, and copies the test binary there (the go test build
+// folder is private to root).
+func rootlessDir(t *testing.T, uid, gid int) (dir, exe string) {
+	t.Helper()
+	parent, err := os.MkdirTemp("", "imagehub-rootless-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := mounts.RemoveAll(parent); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := os.Chmod(parent, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe = filepath.Join(parent, "worker")
+	if err := copyFile(self, exe, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir = filepath.Join(parent, "work")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	return dir, exe
+}
+
+func TestRootlessWorker(t *testing.T) {
+	buildtest.NeedRoot(t)
+	u, err := user.Lookup("imagehub")
+	if err != nil {
+		t.Skip("no user imagehub: .ci/install.sh creates it, with /etc/subuid and /etc/subgid ranges")
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	reg := buildtest.Registry(t, "")
+	base, _ := pushTestBase(t, reg, newTestStorage(t), testBase{name: "rootless/busybox", extra: allStubs(), user: "1000"})
+
+	dir, exe := rootlessDir(t, uid, gid)
+	pkgs := recipe.Packages{Apt: []string{"curl"}, Conda: []string{"numpy"}, Pip: []string{"six"}}
+	spec := workerspec.Spec{
+		BuildID: 301, TmpDir: filepath.Join(dir, "tmp"), BaseImage: base, Packages: pkgs,
+		Storage:  workerspec.Storage{GraphRoot: filepath.Join(dir, "storage", "graph"), RunRoot: filepath.Join(dir, "storage", "run")},
+		Target:   reg.Addr() + "/rootless/built:" + recipe.Tag(base, pkgs),
+		Insecure: []string{reg.Addr()},
+	}
+	for _, d := range []string{spec.TmpDir, filepath.Dir(spec.Storage.GraphRoot)} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		chownAll(t, &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, d)
+	}
+	start := time.Now()
+	c := startChildWorker(t, spec, childOptions{
+		exe: exe, dir: dir, env: rootlessEnv(u),
+		cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}},
+	})
+	if err := c.wait(t, 3*time.Minute); err != nil {
+		t.Fatalf("rootless worker: %v\n%s", err, c.log())
+	}
+	t.Logf("rootless busybox recipe built and pushed in %.1fs, %s storage", time.Since(start).Seconds(), recordedDriver(spec.Storage.GraphRoot))
+	if want := fmt.Sprintf("worker: uid 0, rootless true, host uid %d\n", uid); !strings.Contains(c.log(), want) {
+		t.Errorf("the worker did not run in a user namespace of the service user (want %q):\n%s", want, c.log())
+	}
+	events := readEvents(t, c.events)
+	if len(events) != 3 || events[2].Phase != workerspec.PhaseDone || events[2].Digest == "" {
+		t.Fatalf("events = %+v\n%s", events, c.log())
+	}
+	if digest, _, _ := buildtest.SkopeoInspect(t, spec.Target, nil); digest != events[2].Digest {
+		t.Errorf("skopeo sees %s, worker reported %s", digest, events[2].Digest)
+	}
+	wantRecorded(t, imageFiles(t, spec.Target, nil),
+		"apt-get update", "apt-get install -y --no-install-recommends curl", "apt-get clean",
+		"conda install --quiet --yes numpy", "conda clean --all -f -y",
+		"pip install --no-cache-dir six")
+	fi, err := os.Stat(spec.Storage.GraphRoot)
+	if err != nil || fi.Sys().(*syscall.Stat_t).Uid != uint32(uid) {
+		t.Errorf("the graph root is not the service user's: %v", err)
+	}
+}

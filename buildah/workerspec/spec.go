@@ -1,0 +1,135 @@
+// Package workerspec is the contract between the server and a build worker
+// (`imagehub build-worker`): the spec the server writes for one build, the
+// events the worker sends back on their own channel, and the result of a
+// clean-up run. Both sides import it; it imports neither.
+package workerspec
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"imagehub/buildah/recipe"
+	"imagehub/buildah/remote"
+)
+
+// Storage says where the shared containers/storage store lives. All workers
+// share one store: its locks make that safe, and it is the layer cache.
+type Storage struct {
+	GraphRoot string `json:"graphRoot"`
+	RunRoot   string `json:"runRoot"`
+	// Driver is "overlay" or "vfs"; empty picks overlay where the kernel allows it.
+	Driver string `json:"driver,omitempty"`
+}
+
+// Spec is everything one build-worker needs to build and push one image.
+// The server writes it to a 0600 file; the worker reads it and deletes the file.
+type Spec struct {
+	BuildID   int64           `json:"buildId"`
+	Storage   Storage         `json:"storage"`
+	TmpDir    string          `json:"tmpDir"`
+	BaseImage string          `json:"baseImage"`
+	Packages  recipe.Packages `json:"packages"`
+	// Target is the reference to push, registry/prefix/name:tag.
+	Target   string       `json:"target"`
+	PullAuth *remote.Auth `json:"pullAuth,omitempty"`
+	PushAuth *remote.Auth `json:"pushAuth,omitempty"`
+	// Insecure lists registry hosts that may be reached over plain http.
+	Insecure []string `json:"insecure,omitempty"`
+}
+
+// Phase is a step of a worker's progress that the server records as the
+// build's status.
+type Phase string
+
+// The phases a worker reports, in order.
+const (
+	PhaseBuilding Phase = "building"
+	PhasePushing  Phase = "pushing"
+	PhaseDone     Phase = "done"
+)
+
+// Event is one structured message from a worker to the server, sent on its own
+// channel (file descriptor 3 of the worker), apart from the human log.
+type Event struct {
+	Phase Phase `json:"phase"`
+	// Digest of the pushed manifest, with PhaseDone on success.
+	Digest string `json:"digest,omitempty"`
+	// UpToDate is true when the target tag already existed and nothing was built.
+	UpToDate bool `json:"upToDate,omitempty"`
+	// Error is a one-line reason, with PhaseDone on failure.
+	Error string `json:"error,omitempty"`
+}
+
+// EventFD is the file descriptor on which a worker sends its events as JSON
+// lines: the first of exec.Cmd.ExtraFiles in the local runner.
+const EventFD = 3
+
+// EventFDEnv names the environment variable that, when set, holds the file
+// descriptor of the event pipe instead of EventFD (a rootless worker moves
+// the pipe out of the way of its re-execution into a user namespace).
+const EventFDEnv = "IMAGEHUB_EVENTS_FD"
+
+// CleanupResult is what `imagehub build-worker --cleanup ID` prints on
+// standard output, as one JSON object.
+type CleanupResult struct {
+	// Removed counts the build's working containers that were deleted.
+	Removed int `json:"removed"`
+}
+
+// Read reads the spec file the server wrote for this worker and
+// deletes it at once, so that the credentials in it do not outlive the
+// moment they are needed on disk.
+func Read(path string) (Spec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Spec{}, fmt.Errorf("reading the worker spec: %w", err)
+	}
+	if err := os.Remove(path); err != nil {
+		return Spec{}, fmt.Errorf("removing the worker spec: %w", err)
+	}
+	var spec Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return Spec{}, fmt.Errorf("parsing the worker spec: %w", err)
+	}
+	return spec, nil
+}
+
+// Write writes a worker's spec to a file only its owner can read:
+// it may hold registry credentials, which must not appear on a command line.
+func Write(path string, s Spec) error {
+	data, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("writing the worker spec: %w", err)
+	}
+	// A file that existed before keeps its mode through OpenFile.
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("writing the worker spec: %w", err)
+	}
+	_, err = f.Write(data)
+	if err2 := f.Close(); err == nil {
+		err = err2
+	}
+	if err != nil {
+		return fmt.Errorf("writing the worker spec: %w", err)
+	}
+	return nil
+}
+
+// MaxReasonLength bounds a one-line failure reason, in bytes.
+const MaxReasonLength = 400
+
+// Reason flattens an error message to a single line of bounded length.
+func Reason(err error) string {
+	s := strings.Join(strings.Fields(err.Error()), " ")
+	if len(s) > MaxReasonLength {
+		s = strings.ToValidUTF8(s[:MaxReasonLength], "") + "…"
+	}
+	return s
+}
