@@ -32,6 +32,7 @@ func TestRunnerHelperWorker(t *testing.T) {
 		t.Skip("run as a build worker by the runner tests")
 	}
 	specPath := os.Args[len(os.Args)-1]
+	syscall.CloseOnExec(workerspec.EventFD) // as the real worker: no child may hold the pipe
 	events := os.NewFile(workerspec.EventFD, "events")
 	send := func(e workerspec.Event) {
 		b, _ := json.Marshal(e)
