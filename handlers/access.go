@@ -69,10 +69,8 @@ func (s *Server) requireGroupAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			return next(c)
 		}
-		for _, m := range u.Groups {
-			if m.Username == c.Param("group") && m.Role == store.RoleAdmin {
-				return next(c)
-			}
+		if u.Administers(c.Param("group")) {
+			return next(c)
 		}
 		return forbidden("Only administrators of this group may do this.")
 	})
@@ -87,10 +85,8 @@ func (s *Server) requireGroupMember(next echo.HandlerFunc) echo.HandlerFunc {
 		if u.Admin {
 			return next(c)
 		}
-		for _, m := range u.Groups {
-			if m.Username == c.Param("group") {
-				return next(c)
-			}
+		if _, ok := u.RoleIn(c.Param("group")); ok {
+			return next(c)
 		}
 		return forbidden("Only members of this group may see this.")
 	})
@@ -106,15 +102,14 @@ func (s *Server) requireImageAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 		if u.Admin {
 			return next(c)
 		}
-		groups := administeredGroups(u)
-		if len(groups) == 0 {
+		if len(u.AdministeredGroups()) == 0 {
 			return forbidden("Only administrators and group admins may do this.")
 		}
 		owner, err := s.routeImageOwner(c)
 		if err != nil {
 			return err
 		}
-		if owner == store.OwnerSystem || !groups[owner] {
+		if owner == store.OwnerSystem || !u.Administers(owner) {
 			return forbidden("Only administrators and the group admins of the image's own group may do this.")
 		}
 		return next(c)
@@ -141,17 +136,6 @@ func (s *Server) routeImageOwner(c echo.Context) (string, error) {
 		return "", err
 	}
 	return img.Owner, nil
-}
-
-// administeredGroups is the set of groups of which u is a group admin.
-func administeredGroups(u *store.User) map[string]bool {
-	out := map[string]bool{}
-	for _, m := range u.Groups {
-		if m.Role == store.RoleAdmin {
-			out[m.Username] = true
-		}
-	}
-	return out
 }
 
 // signInFirst answers an anonymous request for a protected route.

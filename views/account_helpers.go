@@ -79,17 +79,3 @@ func ownGroup(p ImageFormProps) string {
 	}
 	return p.Scope.Group
 }
-
-// adminGroups lists the groups a user administers, by name.
-func adminGroups(u *store.User) []string {
-	if u == nil {
-		return nil
-	}
-	var out []string
-	for _, m := range u.Groups {
-		if m.Role == store.RoleAdmin {
-			out = append(out, m.Username)
-		}
-	}
-	return out
-}

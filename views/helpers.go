@@ -36,7 +36,7 @@ func navItems(u *store.User) []navItem {
 	if u != nil && !u.Admin {
 		// A group admin manages their groups' own images (administrators
 		// see them all under Images).
-		for _, g := range adminGroups(u) {
+		for _, g := range u.AdministeredGroups() {
 			sc := GroupScope(g)
 			items = append(items, navItem{sc.Nav(), sc.ImagesTitle(), sc.ImagesPath()})
 		}
