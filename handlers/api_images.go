@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -192,7 +193,7 @@ func groupAccessReasons(owner string, in *imageInput, present map[string]bool) e
 		f["global"] = "A group's own image cannot be global."
 	}
 	if present["groups"] && !(len(in.Groups) == 0 || (len(in.Groups) == 1 && in.Groups[0] == owner)) {
-		f["groups"] = "A group's own image is used by its group " + quoted(owner) + " only."
+		f["groups"] = fmt.Sprintf("A group's own image is used by its group %q only.", owner)
 	}
 	if len(f) > 0 {
 		return store.Invalid(f)

@@ -38,7 +38,7 @@ func (s *Server) checkRecipe(ctx context.Context, r store.Recipe) (store.Recipe,
 	}
 	if r.PullSecret != "" {
 		if _, _, _, err := s.store.SecretAuth(ctx, r.PullSecret); store.ErrorCode(err) == store.ENOTFOUND {
-			fields["buildPullSecret"] = "Unknown secret " + quoted(r.PullSecret) + "."
+			fields["buildPullSecret"] = fmt.Sprintf("Unknown secret %q.", r.PullSecret)
 		} else if err != nil {
 			return r, pkgs, err
 		}
@@ -48,8 +48,6 @@ func (s *Server) checkRecipe(ctx context.Context, r store.Recipe) (store.Recipe,
 	}
 	return r, pkgs, nil
 }
-
-func quoted(s string) string { return `"` + s + `"` }
 
 // customImage prepares img to be created as a custom image built from r: it
 // has no URL until its first build succeeds, and it is pulled with the push

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -368,7 +369,7 @@ func (s *Store) resolveImageRefs(ctx context.Context, tx *sql.Tx, img *Image) (i
 		if id, err := lookupID(ctx, tx, `SELECT id FROM secrets WHERE name = ?`, img.PullSecret); err != nil {
 			return refs, err
 		} else if id == 0 {
-			f["pullSecret"] = "Unknown secret " + quote(img.PullSecret) + "."
+			f["pullSecret"] = fmt.Sprintf("Unknown secret %q.", img.PullSecret)
 		} else {
 			refs.secretID = sql.NullInt64{Int64: id, Valid: true}
 		}
@@ -387,7 +388,7 @@ func (s *Store) resolveImageRefs(ctx context.Context, tx *sql.Tx, img *Image) (i
 		if err != nil {
 			return refs, err
 		} else if id == 0 {
-			f["groups"] = "Unknown group " + quote(g) + "."
+			f["groups"] = fmt.Sprintf("Unknown group %q.", g)
 			continue
 		}
 		refs.groupIDs = append(refs.groupIDs, id)
@@ -472,5 +473,3 @@ func dedupe(xs []string) []string {
 	}
 	return out
 }
-
-func quote(s string) string { return `"` + s + `"` }
