@@ -13,39 +13,6 @@ import (
 	"imagehub/views"
 )
 
-// namePreview answers, as the display name is typed, with the name the store
-// would give the image: the display name itself when no image has it yet,
-// else the display name with "-" and five random characters (shown as xxxxx).
-// An invalid display name gets its reason instead.
-func (s *Server) namePreview(c echo.Context) error {
-	dn := c.QueryParam("displayName")
-	p := views.NamePreviewProps{}
-	if dn != "" {
-		p = s.previewName(c.Request().Context(), dn)
-	}
-	return render(c, http.StatusOK, views.NamePreview(p))
-}
-
-func (s *Server) previewName(ctx context.Context, dn string) views.NamePreviewProps {
-	probe := &store.Image{DisplayName: dn, Type: store.TypeCPU, URL: "x", Owner: store.OwnerSystem}
-	if reason := store.ErrorFields(probe.Validate())["displayName"]; reason != "" {
-		return views.NamePreviewProps{Reason: reason}
-	}
-	_, err := s.store.FindImage(ctx, dn)
-	switch store.ErrorCode(err) {
-	case store.ENOTFOUND:
-		return views.NamePreviewProps{Name: dn}
-	case "":
-		base := dn
-		if len(base) > store.MaxNameLen-6 {
-			base = strings.TrimRight(base[:store.MaxNameLen-6], "-.")
-		}
-		return views.NamePreviewProps{Name: base + "-xxxxx", Taken: true}
-	}
-	s.log.Error("name preview", "err", err)
-	return views.NamePreviewProps{Reason: "The name cannot be previewed right now."}
-}
-
 // checkTimeout bounds a Check, so that an unreachable registry answers soon.
 const checkTimeout = 20 * time.Second
 

@@ -425,8 +425,45 @@ func setImageGroups(ctx context.Context, tx *sql.Tx, imageID int64, groupIDs []i
 	return nil
 }
 
+// NameSuffixLen is how many random characters follow the "-" that
+// SuffixedImageName adds to a display name that is taken.
+const NameSuffixLen = 5
+
+// SuffixedImageName is the name an image gets when another image has its
+// display name already: the display name, shortened when needed so that the
+// whole stays within MaxNameLen (and ends with a letter or digit), "-" and
+// suffix: NameSuffixLen random characters of [a-z0-9] when the image is
+// created, a placeholder in the name preview.
+func SuffixedImageName(displayName, suffix string) string {
+	base := displayName
+	if room := MaxNameLen - 1 - NameSuffixLen; len(base) > room {
+		base = strings.TrimRight(base[:room], "-.")
+	}
+	return base + "-" + suffix
+}
+
+// PreviewImageName tells the name an image with this display name would get
+// if it were created now: the display name itself when no image has that
+// name (taken is false), else SuffixedImageName with placeholder for the
+// random suffix. An invalid display name is an EINVALID error with the
+// reason at "displayName".
+func (s *Store) PreviewImageName(ctx context.Context, displayName, placeholder string) (name string, taken bool, err error) {
+	if r := nameReason(displayName); r != "" {
+		return "", false, Invalid(map[string]string{"displayName": r})
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		id, err := lookupID(ctx, tx, `SELECT id FROM images WHERE name = ?`, displayName)
+		taken = id != 0
+		return err
+	})
+	if err != nil || !taken {
+		return displayName, false, err
+	}
+	return SuffixedImageName(displayName, placeholder), true, nil
+}
+
 // freeImageName returns displayName when no image has that name yet, else
-// displayName (shortened to leave room) plus "-" and five random characters.
+// SuffixedImageName with a random suffix that no image has either.
 func (s *Store) freeImageName(ctx context.Context, tx *sql.Tx, displayName string) (string, error) {
 	name := displayName
 	for try := 0; try < 20; try++ {
@@ -434,11 +471,7 @@ func (s *Store) freeImageName(ctx context.Context, tx *sql.Tx, displayName strin
 		if err != nil || id == 0 {
 			return name, err
 		}
-		base := displayName
-		if len(base) > MaxNameLen-6 {
-			base = strings.TrimRight(base[:MaxNameLen-6], "-.")
-		}
-		name = base + "-" + randomSuffix(5)
+		name = SuffixedImageName(displayName, randomSuffix(NameSuffixLen))
 	}
 	return "", Errorf(ECONFLICT, "Could not find a free name for %q.", displayName)
 }

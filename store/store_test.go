@@ -63,6 +63,41 @@ func TestCreateImageGeneratesUniqueNames(t *testing.T) {
 	}
 }
 
+// TestNameSuffixRule checks that the name preview and CreateImage follow
+// one rule: the display name when it is free, else the display name
+// (shortened to fit) with "-" and NameSuffixLen characters.
+func TestNameSuffixRule(t *testing.T) {
+	s, ctx := open(t), context.Background()
+	long := strings.Repeat("a", store.MaxNameLen-3) + "-bc"
+	for _, dn := range []string{"jupyter", long} {
+		name, taken, err := s.PreviewImageName(ctx, dn, "xxxxx")
+		mustNoErr(t, err)
+		if name != dn || taken {
+			t.Errorf("preview of a free %q = %q, %v", dn, name, taken)
+		}
+		for range 2 {
+			mustNoErr(t, s.CreateImage(ctx, &store.Image{DisplayName: dn, Type: store.TypeCPU, URL: "docker.io/library/busybox:latest", Global: true}))
+		}
+		preview, taken, err := s.PreviewImageName(ctx, dn, "xxxxx")
+		mustNoErr(t, err)
+		imgs, _, err := s.ListImages(ctx, store.ImageFilter{Query: dn})
+		mustNoErr(t, err)
+		var created string
+		for _, img := range imgs {
+			if img.DisplayName == dn && img.Name != dn {
+				created = img.Name
+			}
+		}
+		base := strings.TrimSuffix(preview, "xxxxx")
+		if !taken || len(preview) > store.MaxNameLen || !strings.HasPrefix(created, base) || len(created) != len(preview) {
+			t.Errorf("%q: preview %q (taken %v), created %q: want the same rule", dn, preview, taken, created)
+		}
+	}
+	if _, _, err := s.PreviewImageName(ctx, "Bad Name", "xxxxx"); store.ErrorFields(err)["displayName"] == "" {
+		t.Errorf("preview of an invalid display name: %v", err)
+	}
+}
+
 func TestImageValidation(t *testing.T) {
 	s, ctx := open(t), context.Background()
 	mustNoErr(t, s.CreateGroup(ctx, &store.Group{Name: "team"}))
