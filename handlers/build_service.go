@@ -95,9 +95,9 @@ func (s *Server) createCustomImage(ctx context.Context, img *store.Image, r stor
 }
 
 // rebuild queues a new build of a custom image, from r when given (which
-// then becomes the image's recipe) or else from its current recipe. Only one
-// build of an image may wait or run at a time. extra are the caller's own
-// reasons to refuse, reported with the recipe's.
+// then becomes the image's recipe) or else from its current recipe. While
+// another build of the image waits or runs, the store refuses it (409).
+// extra are the caller's own reasons to refuse, reported with the recipe's.
 func (s *Server) rebuild(ctx context.Context, name string, r *store.Recipe, extra map[string]string) (*store.Build, error) {
 	img, err := s.store.FindImage(ctx, name)
 	if err != nil {
@@ -106,11 +106,6 @@ func (s *Server) rebuild(ctx context.Context, name string, r *store.Recipe, extr
 	if img.Recipe == nil {
 		return nil, store.Errorf(store.ECONFLICT, "Image %q is not a custom image: it has no recipe to build.", name)
 	}
-	if active, err := s.activeBuild(ctx, name); err != nil {
-		return nil, err
-	} else if active != nil {
-		return nil, store.Errorf(store.ECONFLICT, "Build #%d of this image is still %s; wait for it or cancel it first.", active.ID, active.Status)
-	}
 	recipe := *img.Recipe
 	if r != nil {
 		recipe = *r
@@ -118,12 +113,6 @@ func (s *Server) rebuild(ctx context.Context, name string, r *store.Recipe, extr
 	recipe, pkgs, err := s.checkRecipe(ctx, recipe)
 	if err = withReasons(err, extra); err != nil {
 		return nil, err
-	}
-	if r != nil {
-		img.Recipe = &recipe
-		if err := s.store.UpdateImage(ctx, img); err != nil {
-			return nil, err
-		}
 	}
 	return s.queueBuild(ctx, img, recipe, pkgs)
 }
@@ -144,20 +133,6 @@ func (s *Server) queueBuild(ctx context.Context, img *store.Image, r store.Recip
 		s.builds.Notify()
 	}
 	return b, nil
-}
-
-// activeBuild returns the image's build that is queued or running, or nil.
-func (s *Server) activeBuild(ctx context.Context, name string) (*store.Build, error) {
-	bs, err := s.store.ListBuilds(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	for _, b := range bs {
-		if b.Status.Active() {
-			return b, nil
-		}
-	}
-	return nil, nil
 }
 
 // cancelBuild stops a build. Without a queue (a server that does not build)

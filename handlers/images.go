@@ -88,7 +88,7 @@ func (s *Server) imagesTable(c echo.Context, sc views.Scope, q, owner string, pa
 			return views.ImagesTableProps{}, err
 		}
 	}
-	building, err := s.buildingImages(ctx)
+	building, err := s.store.ActiveBuilds(ctx)
 	if err != nil {
 		return views.ImagesTableProps{}, err
 	}
@@ -147,19 +147,18 @@ func (s *Server) imagePage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var builds []*store.Build
+	p := views.ImagePageProps{Page: s.page(c, img.DisplayName, sc.Nav()), Scope: sc, Image: img}
 	if img.Recipe != nil {
-		// (newest first: the first one is the build in progress, if any)
-		if builds, err = s.store.ListBuilds(ctx, img.Name); err != nil {
+		if p.Builds, err = s.store.ListBuilds(ctx, img.Name); err != nil {
 			return err
 		}
+		active, err := s.store.ActiveBuilds(ctx, img.Name)
+		if err != nil {
+			return err
+		}
+		p.Active = active[img.Name]
 	}
-	return render(c, http.StatusOK, views.ImagePage(views.ImagePageProps{
-		Page:   s.page(c, img.DisplayName, sc.Nav()),
-		Scope:  sc,
-		Image:  img,
-		Builds: builds,
-	}))
+	return render(c, http.StatusOK, views.ImagePage(p))
 }
 
 // editImageForm shows the edit form filled from the stored image.
@@ -358,20 +357,4 @@ func accessSummary(img *store.Image) string {
 		out += g
 	}
 	return out
-}
-
-// buildingImages maps each image whose newest build is queued or running to
-// that build.
-func (s *Server) buildingImages(ctx context.Context) (map[string]int64, error) {
-	latest, err := s.store.LatestBuilds(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]int64{}
-	for name, b := range latest {
-		if b.Status.Active() {
-			out[name] = b.ID
-		}
-	}
-	return out, nil
 }

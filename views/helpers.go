@@ -283,17 +283,6 @@ func statusLabel(s store.BuildStatus) string {
 	return string(s)
 }
 
-// activeBuild returns the queued or running build of a history (newest
-// first), or nil when none is.
-func activeBuild(builds []*store.Build) *store.Build {
-	for _, b := range builds {
-		if b.Status.Active() {
-			return b
-		}
-	}
-	return nil
-}
-
 // canChooseSecret tells whether the signed-in user may pick a pull secret:
 // only administrators, whose registry credentials the secrets hold.
 func canChooseSecret(p Page) bool { return p.User != nil && p.User.Admin }
