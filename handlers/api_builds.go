@@ -54,20 +54,7 @@ func (s *Server) apiRebuild(c echo.Context) error {
 			return err
 		}
 	}
-	ctx := c.Request().Context()
-	var extra map[string]string
-	if recipe != nil {
-		img, err := s.store.FindImage(ctx, c.Param("name"))
-		if err != nil {
-			return err
-		}
-		kept := ""
-		if img.Recipe != nil {
-			kept = img.Recipe.PullSecret
-		}
-		extra = secretReasons(c, "buildPullSecret", recipe.PullSecret, kept)
-	}
-	b, err := s.rebuild(ctx, c.Param("name"), recipe, extra)
+	b, err := s.rebuild(c, c.Param("name"), recipe, nil)
 	if err != nil {
 		return err
 	}

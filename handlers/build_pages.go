@@ -20,8 +20,8 @@ func (s *Server) createCustomImageForm(c echo.Context, v views.ImageValues) erro
 		DisplayName: v.DisplayName, Description: v.Description, Type: v.Type, Global: v.Global, Groups: v.Groups,
 	})
 	recipe := v.RecipeOf()
-	extra := mergeReasons(recipeToggleReasons(v), secretReasons(c, "buildPullSecret", recipe.PullSecret, ""))
-	b, err := s.createCustomImage(c.Request().Context(), img, recipe, extra)
+	img.Recipe = &recipe
+	b, err := s.createCustomImage(c, &imageChange{after: img, build: true, form: &v})
 	if store.ErrorCode(err) == store.EINVALID {
 		return s.renderImageForm(c, http.StatusUnprocessableEntity, views.ImageFormProps{
 			Kind: views.KindBuild, Values: v, Errors: store.ErrorFields(err),
@@ -33,15 +33,6 @@ func (s *Server) createCustomImageForm(c echo.Context, v views.ImageValues) erro
 		return err
 	}
 	return seeOther(c, sc.BuildPath(b.ID))
-}
-
-// recipeToggleReasons reports the base image's pull-secret toggle being on
-// without a secret.
-func recipeToggleReasons(v views.ImageValues) map[string]string {
-	if v.UsePullSecret && v.PullSecret == "" {
-		return map[string]string{"buildPullSecret": "Choose a secret, or turn \"Use a pull secret\" off."}
-	}
-	return nil
 }
 
 // scopedBuild returns the build of the :id parameter and its image when the
@@ -127,12 +118,7 @@ func (s *Server) startRebuild(c echo.Context) error {
 		return err
 	}
 	recipe := v.RecipeOf()
-	kept := ""
-	if img.Recipe != nil {
-		kept = img.Recipe.PullSecret
-	}
-	extra := mergeReasons(recipeToggleReasons(v), secretReasons(c, "buildPullSecret", recipe.PullSecret, kept))
-	b, err := s.rebuild(ctx, img.Name, &recipe, extra)
+	b, err := s.rebuild(c, img.Name, &recipe, &v)
 	if store.ErrorCode(err) == store.EINVALID || store.ErrorCode(err) == store.ECONFLICT {
 		errs := store.ErrorFields(err)
 		if errs == nil {

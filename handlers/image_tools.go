@@ -36,7 +36,7 @@ func (s *Server) checkImage(c echo.Context) error {
 	ctx := c.Request().Context()
 	var auth *buildah.Auth
 	if secret := c.FormValue("pullSecret"); secret != "" && c.FormValue("usePullSecret") != "" {
-		if !currentUser(c).Admin {
+		if !mayUsePullSecret(currentUser(c), secret, "") {
 			return render(c, http.StatusUnprocessableEntity, views.CheckResult(views.CheckProps{Reference: ref,
 				Error: "Only an administrator may check with a pull secret: it holds their registry credentials."}))
 		}

@@ -123,7 +123,7 @@ func (s *Server) createImage(c echo.Context) error {
 	}
 	sc := scopeOf(c)
 	img := scopedImageOf(sc, v)
-	err = withReasons(s.prepareImage(img), mergeReasons(toggleReasons(v), secretReasons(c, "pullSecret", img.PullSecret, "")))
+	err = s.checkImageChange(c, &imageChange{after: img, form: &v})
 	if err == nil {
 		err = s.store.CreateImage(c.Request().Context(), img)
 	}
@@ -193,9 +193,9 @@ func (s *Server) updateImage(c echo.Context) error {
 	if old.Recipe != nil {
 		// A custom image's URL is what its last good build pushed, and the
 		// form has no URL fields for it.
-		img.URL, img.UseGPUURL, img.PullSecret = old.URL, false, old.PullSecret
+		img.URL, img.URLForGPU, img.UseGPUURL, img.PullSecret = old.URL, old.URLForGPU, old.UseGPUURL, old.PullSecret
 	}
-	err = withReasons(s.prepareImage(img), mergeReasons(toggleReasons(v), secretReasons(c, "pullSecret", img.PullSecret, old.PullSecret)))
+	err = s.checkImageChange(c, &imageChange{before: old, after: img, form: &v})
 	if err == nil {
 		err = s.store.UpdateImage(ctx, img)
 	}
@@ -262,26 +262,31 @@ func (s *Server) setImageGroups(c echo.Context) error {
 	if err != nil {
 		return badRequest("The form could not be read.")
 	}
-	global, groups := form.Get("global") != "", form["groups"]
-	if _, err := s.systemImage(ctx, c.Param("name")); err != nil {
+	old, err := s.systemImage(ctx, c.Param("name"))
+	if err != nil {
 		return err
 	}
-	img, err := s.store.SetImageGroups(ctx, c.Param("name"), global, groups)
+	img := *old
+	img.Global, img.Groups = form.Get("global") != "", form["groups"]
+	err = s.checkImageChange(c, &imageChange{before: old, after: &img})
+	if err == nil {
+		err = s.store.UpdateImage(ctx, &img)
+	}
 	if store.ErrorCode(err) == store.EINVALID {
-		old, ferr := s.store.FindImage(ctx, c.Param("name"))
-		if ferr != nil {
-			return ferr
-		}
 		return s.renderImageGroups(c, http.StatusUnprocessableEntity, views.ImageGroupsProps{
-			Image: old, Global: global, Selected: groups, Errors: store.ErrorFields(err),
+			Image: old, Global: form.Get("global") != "", Selected: form["groups"], Errors: store.ErrorFields(err),
 		})
 	} else if err != nil {
 		return err
 	}
-	if err := s.addFlash(c, "Access to "+img.DisplayName+" saved: "+accessSummary(img)+"."); err != nil {
+	saved, err := s.store.FindImage(ctx, img.Name)
+	if err != nil {
 		return err
 	}
-	return seeOther(c, views.Scope{}.ImagePath(img.Name))
+	if err := s.addFlash(c, "Access to "+saved.DisplayName+" saved: "+accessSummary(saved)+"."); err != nil {
+		return err
+	}
+	return seeOther(c, views.Scope{}.ImagePath(saved.Name))
 }
 
 func (s *Server) renderImageForm(c echo.Context, status int, p views.ImageFormProps) error {

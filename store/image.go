@@ -171,19 +171,6 @@ func (s *Store) UpdateImage(ctx context.Context, img *Image) error {
 	})
 }
 
-// SetImageGroups replaces who may use an image: global, or the listed groups.
-func (s *Store) SetImageGroups(ctx context.Context, name string, global bool, groups []string) (*Image, error) {
-	img, err := s.FindImage(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	img.Global, img.Groups = global, groups
-	if err := s.UpdateImage(ctx, img); err != nil {
-		return nil, err
-	}
-	return s.FindImage(ctx, name)
-}
-
 // DeleteImage removes an image, its grants and its build records.
 func (s *Store) DeleteImage(ctx context.Context, name string) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {

@@ -175,10 +175,14 @@ func TestImageGroupsAndSelection(t *testing.T) {
 	if len(gsel) != 2 {
 		t.Errorf("group b selection has %d images, want 2 (global, for-b)", len(gsel))
 	}
-	img, err := s.SetImageGroups(ctx, "global", false, []string{"b"})
+	img, err := s.FindImage(ctx, "global")
+	mustNoErr(t, err)
+	img.Global, img.Groups = false, []string{"b"}
+	mustNoErr(t, s.UpdateImage(ctx, img))
+	img, err = s.FindImage(ctx, "global")
 	mustNoErr(t, err)
 	if img.Global || !reflect.DeepEqual(img.Groups, []string{"b"}) {
-		t.Errorf("after SetImageGroups: global=%v groups=%v", img.Global, img.Groups)
+		t.Errorf("after setting the groups: global=%v groups=%v", img.Global, img.Groups)
 	}
 }
 
