@@ -14,7 +14,7 @@ import (
 // group's page. A bad or unknown user or role brings the page back (422)
 // with the reason at its field.
 func (s *Server) setMemberForm(c echo.Context) error {
-	group := c.Param("name")
+	group := c.Param("group")
 	v := views.MemberValues{Username: c.FormValue("username"), Role: c.FormValue("role")}
 	err := s.setMember(c, group, v.Username, store.Role(v.Role))
 	if store.ErrorCode(err) == store.EINVALID {
@@ -32,7 +32,7 @@ func (s *Server) setMemberForm(c echo.Context) error {
 
 // removeMember answers htmx's DELETE from the members table.
 func (s *Server) removeMember(c echo.Context) error {
-	if err := s.store.RemoveMember(c.Request().Context(), c.Param("name"), c.Param("username")); err != nil {
+	if err := s.store.RemoveMember(c.Request().Context(), c.Param("group"), c.Param("username")); err != nil {
 		return err
 	}
 	if isHTMX(c) {
@@ -43,7 +43,7 @@ func (s *Server) removeMember(c echo.Context) error {
 
 // removeMemberForm is the remove of browsers without script.
 func (s *Server) removeMemberForm(c echo.Context) error {
-	group, username := c.Param("name"), c.Param("username")
+	group, username := c.Param("group"), c.Param("username")
 	if err := s.store.RemoveMember(c.Request().Context(), group, username); err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ func (s *Server) createGroup(c echo.Context) error {
 
 // editGroupForm shows a group's page: the rename form and its members.
 func (s *Server) editGroupForm(c echo.Context) error {
-	g, err := s.store.FindGroup(c.Request().Context(), c.Param("name"))
+	g, err := s.store.FindGroup(c.Request().Context(), c.Param("group"))
 	if err != nil {
 		return err
 	}
@@ -44,7 +44,7 @@ func (s *Server) editGroupForm(c echo.Context) error {
 
 // renameGroup saves the rename form; grants and members follow the group.
 func (s *Server) renameGroup(c echo.Context) error {
-	name := c.Param("name")
+	name := c.Param("group")
 	g := &store.Group{Name: c.FormValue("name"), DisplayName: c.FormValue("displayName")}
 	err := s.store.RenameGroup(c.Request().Context(), name, g)
 	if store.ErrorCode(err) == store.EINVALID {
@@ -62,7 +62,7 @@ func (s *Server) renameGroup(c echo.Context) error {
 
 // deleteGroup answers htmx's DELETE from the list.
 func (s *Server) deleteGroup(c echo.Context) error {
-	if err := s.store.DeleteGroup(c.Request().Context(), c.Param("name")); err != nil {
+	if err := s.store.DeleteGroup(c.Request().Context(), c.Param("group")); err != nil {
 		return err
 	}
 	if isHTMX(c) {
@@ -73,7 +73,7 @@ func (s *Server) deleteGroup(c echo.Context) error {
 
 // deleteGroupForm is the delete of browsers without script.
 func (s *Server) deleteGroupForm(c echo.Context) error {
-	name := c.Param("name")
+	name := c.Param("group")
 	if err := s.store.DeleteGroup(c.Request().Context(), name); err != nil {
 		return err
 	}

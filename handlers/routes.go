@@ -31,7 +31,9 @@ const (
 )
 
 // route is one line of the route table. Paths use echo's syntax (":name"
-// for a parameter, "*" for the rest of the path).
+// for a parameter, "*" for the rest of the path). A parameter has one name
+// per concept: :group for a group, :username for a user, :name for an image
+// or a secret, :id for a build or a token (routeParams, tested).
 type route struct {
 	Method  string
 	Path    string
@@ -123,13 +125,13 @@ func (s *Server) routeTable() []route {
 		// Groups admin, with their members and roles.
 		{get, "/admin/groups", admin, s.groupsPage},
 		{post, "/admin/groups", admin, s.createGroup},
-		{get, "/admin/groups/:name/edit", admin, s.editGroupForm},
-		{post, "/admin/groups/:name", admin, s.renameGroup},
-		{del, "/admin/groups/:name", admin, s.deleteGroup},
-		{post, "/admin/groups/:name/delete", admin, s.deleteGroupForm},
-		{post, "/admin/groups/:name/members", admin, s.setMemberForm},
-		{del, "/admin/groups/:name/members/:username", admin, s.removeMember},
-		{post, "/admin/groups/:name/members/:username/delete", admin, s.removeMemberForm},
+		{get, "/admin/groups/:group/edit", admin, s.editGroupForm},
+		{post, "/admin/groups/:group", admin, s.renameGroup},
+		{del, "/admin/groups/:group", admin, s.deleteGroup},
+		{post, "/admin/groups/:group/delete", admin, s.deleteGroupForm},
+		{post, "/admin/groups/:group/members", admin, s.setMemberForm},
+		{del, "/admin/groups/:group/members/:username", admin, s.removeMember},
+		{post, "/admin/groups/:group/members/:username/delete", admin, s.removeMemberForm},
 
 		// Users admin.
 		{get, "/admin/users", admin, s.usersPage},
@@ -162,8 +164,8 @@ func (s *Server) routeTable() []route {
 		{del, "/api/v1/secrets/:name", admin, s.apiDeleteSecret},
 		{get, "/api/v1/groups", admin, s.apiListGroups},
 		{post, "/api/v1/groups", admin, s.apiCreateGroup},
-		{put, "/api/v1/groups/:group/members/:user", admin, s.apiSetMember},
-		{del, "/api/v1/groups/:group/members/:user", admin, s.apiRemoveMember},
+		{put, "/api/v1/groups/:group/members/:username", admin, s.apiSetMember},
+		{del, "/api/v1/groups/:group/members/:username", admin, s.apiRemoveMember},
 		{get, "/api/v1/groups/:group/selection", member, s.apiGroupSelection},
 		{get, "/api/v1/groups/:group/images", gadmin, s.apiListImages},
 		{post, "/api/v1/groups/:group/images", gadmin, s.apiCreateImage},
