@@ -55,11 +55,3 @@ func (s *Server) apiSetMember(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, g)
 }
-
-// apiRemoveMember takes the user out of the group: 204.
-func (s *Server) apiRemoveMember(c echo.Context) error {
-	if err := s.store.RemoveMember(c.Request().Context(), c.Param("group"), c.Param("username")); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
-}

@@ -160,14 +160,6 @@ func (s *Server) apiPatchImage(c echo.Context) error {
 	return c.JSON(http.StatusOK, &img)
 }
 
-// apiDeleteImage deletes an image: 204.
-func (s *Server) apiDeleteImage(c echo.Context) error {
-	if err := s.store.DeleteImage(c.Request().Context(), c.Param("name")); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
-}
-
 // strictRecipe is a recipe in a JSON body. Unlike the object around it, it
 // refuses unknown fields itself: a misspelt "aptPackages" would otherwise
 // build an image without the packages its author asked for.

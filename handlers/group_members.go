@@ -30,27 +30,14 @@ func (s *Server) setMemberForm(c echo.Context) error {
 	return seeOther(c, groupEditPath(group))
 }
 
-// removeMember answers htmx's DELETE from the members table.
+// removeMember takes a user out of a group (see deleted): from the
+// members table and the API.
 func (s *Server) removeMember(c echo.Context) error {
-	if err := s.store.RemoveMember(c.Request().Context(), c.Param("group"), c.Param("username")); err != nil {
-		return err
-	}
-	if isHTMX(c) {
-		return c.HTML(http.StatusOK, "")
-	}
-	return c.NoContent(http.StatusNoContent)
-}
-
-// removeMemberForm is the remove of browsers without script.
-func (s *Server) removeMemberForm(c echo.Context) error {
 	group, username := c.Param("group"), c.Param("username")
 	if err := s.store.RemoveMember(c.Request().Context(), group, username); err != nil {
 		return err
 	}
-	if err := s.addFlash(c, username+" removed from "+group+"."); err != nil {
-		return err
-	}
-	return seeOther(c, groupEditPath(group))
+	return s.deleted(c, username+" removed from "+group+".", groupEditPath(group))
 }
 
 // setMember checks the form's or body's values and saves the membership. An

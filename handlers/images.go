@@ -212,29 +212,14 @@ func (s *Server) updateImage(c echo.Context) error {
 	return seeOther(c, sc.ImagePath(img.Name))
 }
 
-// deleteImage answers htmx's DELETE from the table: the row is replaced by
-// nothing. Other clients get 204.
+// deleteImage deletes an image of the request's scope (see deleted): from
+// the table, the image page and the API.
 func (s *Server) deleteImage(c echo.Context) error {
-	if err := s.deleteScopedImage(c, c.Param("name")); err != nil {
-		return err
-	}
-	if isHTMX(c) {
-		return c.HTML(http.StatusOK, "")
-	}
-	return c.NoContent(http.StatusNoContent)
-}
-
-// deleteImageForm is the delete of the image page and of browsers without
-// script: back to the table with a notice.
-func (s *Server) deleteImageForm(c echo.Context) error {
 	name := c.Param("name")
 	if err := s.deleteScopedImage(c, name); err != nil {
 		return err
 	}
-	if err := s.addFlash(c, "Image "+name+" deleted."); err != nil {
-		return err
-	}
-	return seeOther(c, scopeOf(c).ImagesPath())
+	return s.deleted(c, "Image "+name+" deleted.", scopeOf(c).ImagesPath())
 }
 
 // deleteScopedImage deletes an image of the request's scope.

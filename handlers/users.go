@@ -83,28 +83,17 @@ func (s *Server) setUserAdmin(c echo.Context) error {
 	return seeOther(c, userPath(username))
 }
 
-// deleteUser answers htmx's DELETE from the list: the row goes away.
+// deleteUser deletes a user (see deleted): from the list, the user page and
+// the API. The caller may not delete themselves (409).
 func (s *Server) deleteUser(c echo.Context) error {
-	if err := s.removeUser(c, c.Param("username")); err != nil {
-		return err
-	}
-	if isHTMX(c) {
-		return c.HTML(http.StatusOK, "")
-	}
-	return c.NoContent(http.StatusNoContent)
-}
-
-// deleteUserForm is the delete of the user page and of browsers without
-// script: back to the list with a notice.
-func (s *Server) deleteUserForm(c echo.Context) error {
 	username := c.Param("username")
-	if err := s.removeUser(c, username); err != nil {
+	if currentUser(c).Username == username {
+		return store.Errorf(store.ECONFLICT, "%s", reasonDeleteSelf)
+	}
+	if err := s.store.DeleteUser(c.Request().Context(), username); err != nil {
 		return err
 	}
-	if err := s.addFlash(c, "User "+username+" deleted."); err != nil {
-		return err
-	}
-	return seeOther(c, "/admin/users")
+	return s.deleted(c, "User "+username+" deleted.", "/admin/users")
 }
 
 // setPassword changes a user's password for the pages and the API.
@@ -122,14 +111,6 @@ func (s *Server) setAdmin(c echo.Context, username string, admin bool) error {
 		return store.Invalid(map[string]string{"admin": reasonUnadminSelf})
 	}
 	return s.store.SetAdmin(c.Request().Context(), username, admin)
-}
-
-// removeUser deletes a user, refusing to delete the caller themselves.
-func (s *Server) removeUser(c echo.Context, username string) error {
-	if currentUser(c).Username == username {
-		return store.Errorf(store.ECONFLICT, "%s", reasonDeleteSelf)
-	}
-	return s.store.DeleteUser(c.Request().Context(), username)
 }
 
 func (s *Server) renderUsers(c echo.Context, status int, p views.UsersProps) error {
