@@ -268,7 +268,7 @@ func (s *Server) setImageGroups(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.addFlash(c, "Access to "+saved.DisplayName+" saved: "+accessSummary(saved)+"."); err != nil {
+	if err := s.addFlash(c, "Access to "+saved.DisplayName+" saved: "+views.AccessText(saved)+"."); err != nil {
 		return err
 	}
 	return seeOther(c, views.Scope{}.ImagePath(saved.Name))
@@ -329,22 +329,4 @@ func kindOf(img *store.Image) string {
 		return views.KindBuild
 	}
 	return views.KindExisting
-}
-
-// accessSummary says in words who may use an image.
-func accessSummary(img *store.Image) string {
-	switch {
-	case img.Global:
-		return "global"
-	case len(img.Groups) == 0:
-		return "no group"
-	}
-	out := "groups "
-	for i, g := range img.Groups {
-		if i > 0 {
-			out += ", "
-		}
-		out += g
-	}
-	return out
 }

@@ -111,8 +111,10 @@ func showing(p ImagesTableProps) string {
 	return fmt.Sprintf("%d–%d of %d", first, last, p.Total)
 }
 
-// accessText says who may use an image: "Global" or its groups.
-func accessText(img *store.Image) string {
+// AccessText says who may use an image: "Global", its groups, or "No group
+// yet". The images table, the image page and the notice after Edit Groups
+// say it alike.
+func AccessText(img *store.Image) string {
 	switch {
 	case img.Global:
 		return "Global"

@@ -486,7 +486,7 @@ func imagesTableBody(p ImagesTableProps) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var25 string
-				templ_7745c5c3_Var25, templ_7745c5c3_Err = templ.JoinStringErrs(accessText(img))
+				templ_7745c5c3_Var25, templ_7745c5c3_Err = templ.JoinStringErrs(AccessText(img))
 				if templ_7745c5c3_Err != nil {
 					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/images.templ`, Line: 98, Col: 112}
 				}
@@ -500,7 +500,7 @@ func imagesTableBody(p ImagesTableProps) templ.Component {
 				}
 			} else {
 				var templ_7745c5c3_Var26 string
-				templ_7745c5c3_Var26, templ_7745c5c3_Err = templ.JoinStringErrs(accessText(img))
+				templ_7745c5c3_Var26, templ_7745c5c3_Err = templ.JoinStringErrs(AccessText(img))
 				if templ_7745c5c3_Err != nil {
 					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/images.templ`, Line: 100, Col: 25}
 				}
