@@ -47,7 +47,8 @@ type Image struct {
 // OwnerSystem is the owner of images made by an administrator.
 const OwnerSystem = "system"
 
-// MaxDescriptionLen bounds an image description.
+// MaxDescriptionLen bounds an image description (in characters); the image
+// form's field says it and allows no more.
 const MaxDescriptionLen = 1000
 
 // Validate checks the fields a person types. It does not resolve names of
