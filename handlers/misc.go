@@ -17,10 +17,10 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.String(http.StatusOK, "ok")
 }
 
-// staticFiles serves the embedded htmx, its SSE extension and the style
-// sheet. The pages link them with ?v=<digest of the files>, and such a URL
-// never changes its content, so browsers may keep it for a year; without the
-// version they must ask again each time.
+// staticFiles serves the embedded htmx, the style sheet and the build
+// page's log follower. The pages link them with ?v=<digest of the files>,
+// and such a URL never changes its content, so browsers may keep it for a
+// year; without the version they must ask again each time.
 func (s *Server) staticFiles() echo.HandlerFunc {
 	files := echo.StaticDirectoryHandler(static.FS(), true)
 	return func(c echo.Context) error {
