@@ -1,10 +1,8 @@
 package handlers
 
 import (
-	"crypto/subtle"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -159,40 +157,7 @@ func (s *Server) signInFirst(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, target)
 }
 
-// checkCSRF refuses state-changing requests that carry a session cookie but
-// not the session's CSRF token (the "_csrf" form field or the X-CSRF-Token
-// header; the JSON API accepts only the header). Requests authenticated with
-// an API token need none: browsers never add that header on their own.
-func (s *Server) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if isSafeMethod(c.Request().Method) {
-			return next(c)
-		}
-		if id := currentIdentity(c); id != nil && id.Bearer {
-			return next(c)
-		}
-		want, _ := s.session(c).Values[sessCSRF].(string)
-		got := c.Request().Header.Get("X-CSRF-Token")
-		if got == "" && !isAPI(c) {
-			got = c.FormValue("_csrf")
-		}
-		if want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-			return forbidden("The form has expired or did not come from imagehub (missing or wrong CSRF token). Reload the page and try again.")
-		}
-		return next(c)
-	}
-}
-
+// isSafeMethod reports whether a request of method m only reads.
 func isSafeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
-}
-
-// safeNext returns where to go after signing in: a local path only, so that
-// the sign-in form cannot be used to send people to another site.
-func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n") {
-		return ""
-	}
-	return next
 }

@@ -171,3 +171,23 @@ func (r *strictRecipe) UnmarshalJSON(b []byte) error {
 	dec.DisallowUnknownFields()
 	return dec.Decode((*store.Recipe)(r))
 }
+
+// imageBody is an image in the JSON API, with its newest build when it is a
+// custom image, so that a client that created one can follow its build.
+type imageBody struct {
+	*store.Image
+	LatestBuild *store.Build `json:"latestBuild,omitempty"`
+}
+
+// withLatestBuild adds the newest build to a custom image.
+func (s *Server) withLatestBuild(c echo.Context, img *store.Image) (imageBody, error) {
+	body := imageBody{Image: img}
+	if img.Recipe == nil {
+		return body, nil
+	}
+	bs, err := s.store.ListBuilds(c.Request().Context(), img.Name)
+	if err == nil && len(bs) > 0 {
+		body.LatestBuild = bs[0]
+	}
+	return body, err
+}

@@ -56,6 +56,39 @@ func imageOf(v views.ImageValues) *store.Image {
 	return img
 }
 
+// scopedImageOf is imageOf for the scope: a group's image belongs to the
+// group and is never global nor granted to other groups.
+func scopedImageOf(sc views.Scope, v views.ImageValues) *store.Image {
+	img := imageOf(v)
+	img.Owner = imageOwner(sc)
+	if sc.IsGroup() {
+		img.Global, img.Groups = false, nil
+	}
+	return img
+}
+
+// kindOf tells a custom (built) image from an existing one.
+func kindOf(img *store.Image) string {
+	if img.Recipe != nil {
+		return views.KindBuild
+	}
+	return views.KindExisting
+}
+
+func (s *Server) renderImageForm(c echo.Context, status int, p views.ImageFormProps) error {
+	p.Scope = scopeOf(c)
+	p, err := s.imageFormProps(c.Request().Context(), p)
+	if err != nil {
+		return err
+	}
+	title := "Add an image"
+	if p.Editing() {
+		title = "Edit " + p.Values.DisplayName
+	}
+	p.Page = s.page(c, title, p.Scope.Nav())
+	return render(c, status, views.ImageForm(p))
+}
+
 // imageFormProps fills the lists the image form offers (secrets, groups).
 func (s *Server) imageFormProps(ctx context.Context, p views.ImageFormProps) (views.ImageFormProps, error) {
 	var err error

@@ -5,17 +5,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
-	"net/http"
 
 	"github.com/labstack/echo/v4"
 
 	"imagehub/static"
 )
-
-// healthz answers load balancers and the test suite: the process serves.
-func (s *Server) healthz(c echo.Context) error {
-	return c.String(http.StatusOK, "ok")
-}
 
 // staticFiles serves the embedded htmx, the style sheet and the build
 // page's log follower. The pages link them with ?v=<digest of the files>,
@@ -49,22 +43,4 @@ func staticDigest() (string, error) {
 		return nil
 	})
 	return hex.EncodeToString(h.Sum(nil))[:12], err
-}
-
-// home sends people where they work: administrators to the images table,
-// users to their image selection, anonymous visitors to the sign-in form.
-func (s *Server) home(c echo.Context) error {
-	switch u := currentUser(c); {
-	case u == nil:
-		return c.Redirect(http.StatusSeeOther, "/login")
-	case u.Admin:
-		return c.Redirect(http.StatusSeeOther, "/admin/images")
-	default:
-		return c.Redirect(http.StatusSeeOther, "/images")
-	}
-}
-
-// adminHome is the start of the admin pages.
-func (s *Server) adminHome(c echo.Context) error {
-	return c.Redirect(http.StatusSeeOther, "/admin/images")
 }
