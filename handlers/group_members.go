@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"net/http"
-	"net/url"
 
 	"github.com/labstack/echo/v4"
 
@@ -27,7 +26,7 @@ func (s *Server) setMemberForm(c echo.Context) error {
 	if err := s.addFlash(c, v.Username+" is now "+roleText(store.Role(v.Role))+" of "+group+"."); err != nil {
 		return err
 	}
-	return seeOther(c, groupEditPath(group))
+	return seeOther(c, views.GroupPath(group, "/edit"))
 }
 
 // removeMember takes a user out of a group (see deleted): from the
@@ -37,7 +36,7 @@ func (s *Server) removeMember(c echo.Context) error {
 	if err := s.store.RemoveMember(c.Request().Context(), group, username); err != nil {
 		return err
 	}
-	return s.deleted(c, username+" removed from "+group+".", groupEditPath(group))
+	return s.deleted(c, username+" removed from "+group+".", views.GroupPath(group, "/edit"))
 }
 
 // setMember checks the form's or body's values and saves the membership. An
@@ -70,8 +69,4 @@ func roleText(r store.Role) string {
 		return "a group admin"
 	}
 	return "a member"
-}
-
-func groupEditPath(group string) string {
-	return "/admin/groups/" + url.PathEscape(group) + "/edit"
 }

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"net/http"
-	"net/url"
 
 	"github.com/labstack/echo/v4"
 
@@ -59,7 +58,7 @@ func (s *Server) resetPassword(c echo.Context) error {
 	if err := s.addFlash(c, "Password of "+username+" changed; their other sessions have ended."); err != nil {
 		return err
 	}
-	return seeOther(c, userPath(username))
+	return seeOther(c, views.UserPath(username))
 }
 
 // setUserAdmin makes or unmakes an administrator (the form's "admin" field
@@ -80,7 +79,7 @@ func (s *Server) setUserAdmin(c echo.Context) error {
 	if err := s.addFlash(c, msg); err != nil {
 		return err
 	}
-	return seeOther(c, userPath(username))
+	return seeOther(c, views.UserPath(username))
 }
 
 // deleteUser deletes a user (see deleted): from the list, the user page and
@@ -134,13 +133,4 @@ func (s *Server) renderUser(c echo.Context, status int, username string, errs ma
 		Self:   currentUser(c).Username == u.Username,
 		Errors: errs,
 	}))
-}
-
-// userPath is the path of a user's admin page, plus an optional sub-path.
-func userPath(username string, rest ...string) string {
-	p := "/admin/users/" + url.PathEscape(username)
-	for _, r := range rest {
-		p += r
-	}
-	return p
 }

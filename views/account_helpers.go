@@ -8,15 +8,15 @@ import (
 	"imagehub/store"
 )
 
-// userPath is the path of a user's admin page, plus an optional sub-path.
-func userPath(username string, rest ...string) string {
+// UserPath is the path of a user's admin page, plus an optional sub-path.
+func UserPath(username string, rest ...string) string {
 	return "/admin/users/" + url.PathEscape(username) + strings.Join(rest, "")
 }
 
 // memberPath is the path of one membership of a group, plus an optional
 // sub-path.
 func memberPath(group, username string, rest ...string) string {
-	return groupPath(group, "/members/"+url.PathEscape(username)) + strings.Join(rest, "")
+	return GroupPath(group, "/members/"+url.PathEscape(username)) + strings.Join(rest, "")
 }
 
 // tokenPath is the path of an API token, plus an optional sub-path.

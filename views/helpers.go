@@ -69,8 +69,8 @@ func jsonAttr(v any) string {
 	return string(b)
 }
 
-// groupPath is the path of a group, plus an optional sub-path.
-func groupPath(name string, rest ...string) string {
+// GroupPath is the path of a group, plus an optional sub-path.
+func GroupPath(name string, rest ...string) string {
 	return "/admin/groups/" + url.PathEscape(name) + strings.Join(rest, "")
 }
 
