@@ -1,10 +1,8 @@
 package handlers
 
 import (
-	"crypto/subtle"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -69,10 +67,8 @@ func (s *Server) requireGroupAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			return next(c)
 		}
-		for _, m := range u.Groups {
-			if m.Username == c.Param("group") && m.Role == store.RoleAdmin {
-				return next(c)
-			}
+		if u.Administers(c.Param("group")) {
+			return next(c)
 		}
 		return forbidden("Only administrators of this group may do this.")
 	})
@@ -87,10 +83,8 @@ func (s *Server) requireGroupMember(next echo.HandlerFunc) echo.HandlerFunc {
 		if u.Admin {
 			return next(c)
 		}
-		for _, m := range u.Groups {
-			if m.Username == c.Param("group") {
-				return next(c)
-			}
+		if _, ok := u.RoleIn(c.Param("group")); ok {
+			return next(c)
 		}
 		return forbidden("Only members of this group may see this.")
 	})
@@ -106,15 +100,14 @@ func (s *Server) requireImageAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 		if u.Admin {
 			return next(c)
 		}
-		groups := administeredGroups(u)
-		if len(groups) == 0 {
+		if len(u.AdministeredGroups()) == 0 {
 			return forbidden("Only administrators and group admins may do this.")
 		}
 		owner, err := s.routeImageOwner(c)
 		if err != nil {
 			return err
 		}
-		if owner == store.OwnerSystem || !groups[owner] {
+		if owner == store.OwnerSystem || !u.Administers(owner) {
 			return forbidden("Only administrators and the group admins of the image's own group may do this.")
 		}
 		return next(c)
@@ -143,17 +136,6 @@ func (s *Server) routeImageOwner(c echo.Context) (string, error) {
 	return img.Owner, nil
 }
 
-// administeredGroups is the set of groups of which u is a group admin.
-func administeredGroups(u *store.User) map[string]bool {
-	out := map[string]bool{}
-	for _, m := range u.Groups {
-		if m.Role == store.RoleAdmin {
-			out[m.Username] = true
-		}
-	}
-	return out
-}
-
 // signInFirst answers an anonymous request for a protected route.
 func (s *Server) signInFirst(c echo.Context) error {
 	if wantsJSON(c) {
@@ -175,40 +157,7 @@ func (s *Server) signInFirst(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, target)
 }
 
-// checkCSRF refuses state-changing requests that carry a session cookie but
-// not the session's CSRF token (the "_csrf" form field or the X-CSRF-Token
-// header; the JSON API accepts only the header). Requests authenticated with
-// an API token need none: browsers never add that header on their own.
-func (s *Server) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if isSafeMethod(c.Request().Method) {
-			return next(c)
-		}
-		if id := currentIdentity(c); id != nil && id.Bearer {
-			return next(c)
-		}
-		want, _ := s.session(c).Values[sessCSRF].(string)
-		got := c.Request().Header.Get("X-CSRF-Token")
-		if got == "" && !isAPI(c) {
-			got = c.FormValue("_csrf")
-		}
-		if want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-			return forbidden("The form has expired or did not come from imagehub (missing or wrong CSRF token). Reload the page and try again.")
-		}
-		return next(c)
-	}
-}
-
+// isSafeMethod reports whether a request of method m only reads.
 func isSafeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
-}
-
-// safeNext returns where to go after signing in: a local path only, so that
-// the sign-in form cannot be used to send people to another site.
-func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n") {
-		return ""
-	}
-	return next
 }

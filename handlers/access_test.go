@@ -24,9 +24,9 @@ func TestRequireGroupAdmin(t *testing.T) {
 		want int
 	}{
 		{"administrator", &store.User{Username: "root", Admin: true}, http.StatusNoContent},
-		{"group admin", &store.User{Username: "g", Groups: []store.Member{{Username: "team-a", Role: store.RoleAdmin}}}, http.StatusNoContent},
-		{"member", &store.User{Username: "m", Groups: []store.Member{{Username: "team-a", Role: store.RoleMember}}}, http.StatusForbidden},
-		{"admin of another group", &store.User{Username: "o", Groups: []store.Member{{Username: "team-b", Role: store.RoleAdmin}}}, http.StatusForbidden},
+		{"group admin", &store.User{Username: "g", Groups: []store.Membership{{Group: "team-a", Role: store.RoleAdmin}}}, http.StatusNoContent},
+		{"member", &store.User{Username: "m", Groups: []store.Membership{{Group: "team-a", Role: store.RoleMember}}}, http.StatusForbidden},
+		{"admin of another group", &store.User{Username: "o", Groups: []store.Membership{{Group: "team-b", Role: store.RoleAdmin}}}, http.StatusForbidden},
 		{"anonymous", nil, http.StatusUnauthorized},
 	}
 	e := echo.New()

@@ -12,26 +12,6 @@ import (
 	"imagehub/store"
 )
 
-// imageBody is an image in the JSON API, with its newest build when it is a
-// custom image, so that a client that created one can follow its build.
-type imageBody struct {
-	*store.Image
-	LatestBuild *store.Build `json:"latestBuild,omitempty"`
-}
-
-// withLatestBuild adds the newest build to a custom image.
-func (s *Server) withLatestBuild(c echo.Context, img *store.Image) (imageBody, error) {
-	body := imageBody{Image: img}
-	if img.Recipe == nil {
-		return body, nil
-	}
-	bs, err := s.store.ListBuilds(c.Request().Context(), img.Name)
-	if err == nil && len(bs) > 0 {
-		body.LatestBuild = bs[0]
-	}
-	return body, err
-}
-
 // recipeTargets maps a recipe's JSON field names onto r.
 func recipeTargets(r *store.Recipe) map[string]any {
 	return map[string]any{
@@ -54,20 +34,7 @@ func (s *Server) apiRebuild(c echo.Context) error {
 			return err
 		}
 	}
-	ctx := c.Request().Context()
-	var extra map[string]string
-	if recipe != nil {
-		img, err := s.store.FindImage(ctx, c.Param("name"))
-		if err != nil {
-			return err
-		}
-		kept := ""
-		if img.Recipe != nil {
-			kept = img.Recipe.PullSecret
-		}
-		extra = secretReasons(c, "buildPullSecret", recipe.PullSecret, kept)
-	}
-	b, err := s.rebuild(ctx, c.Param("name"), recipe, extra)
+	b, err := s.rebuild(c, c.Param("name"), recipe, nil)
 	if err != nil {
 		return err
 	}

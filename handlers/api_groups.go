@@ -41,7 +41,7 @@ func (s *Server) apiSetMember(c echo.Context) error {
 		return err
 	}
 	group := c.Param("group")
-	err := s.setMember(c, group, c.Param("user"), role)
+	err := s.setMember(c, group, c.Param("username"), role)
 	if err != nil {
 		if r := store.ErrorFields(err)["username"]; r != "" {
 			// The user is named by the path here: not a field, a 404.
@@ -54,12 +54,4 @@ func (s *Server) apiSetMember(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, g)
-}
-
-// apiRemoveMember takes the user out of the group: 204.
-func (s *Server) apiRemoveMember(c echo.Context) error {
-	if err := s.store.RemoveMember(c.Request().Context(), c.Param("group"), c.Param("user")); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
 }

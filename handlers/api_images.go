@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 
@@ -63,6 +62,7 @@ func (in *imageInput) apply(img *store.Image, present map[string]bool) {
 	set("pullSecret", func() { img.PullSecret = in.PullSecret })
 	set("global", func() { img.Global = in.Global })
 	set("groups", func() { img.Groups = in.Groups })
+	set("build", func() { img.Recipe = (*store.Recipe)(in.Build) })
 }
 
 // apiListImages lists images: ?q= searches names and descriptions, ?type=
@@ -94,7 +94,8 @@ func (s *Server) apiListImages(c echo.Context) error {
 }
 
 // apiCreateImage adds an image and answers 201 with it: a System image, or
-// under /groups/{group}/images that group's own image.
+// under /groups/{group}/images that group's own image. With a "build"
+// recipe it is a custom image, and its first build is queued.
 func (s *Server) apiCreateImage(c echo.Context) error {
 	var in imageInput
 	present, err := decodeObject(c, in.targets(), imageReadOnly()...)
@@ -102,24 +103,20 @@ func (s *Server) apiCreateImage(c echo.Context) error {
 		return err
 	}
 	img := &store.Image{Owner: imageOwner(scopeOf(c))}
-	if err := groupAccessReasons(img.Owner, &in, present); err != nil {
-		return err
-	}
 	in.apply(img, present)
-	ctx := c.Request().Context()
-	extra := secretReasons(c, "pullSecret", in.PullSecret, "")
-	if in.Build != nil {
-		extra = mergeReasons(extra, secretReasons(c, "buildPullSecret", in.Build.PullSecret, ""))
-		b, err := s.createCustomImage(ctx, img, store.Recipe(*in.Build), extra)
+	ch := &imageChange{after: img}
+	if img.Recipe != nil {
+		ch.build = true
+		b, err := s.createCustomImage(c, ch)
 		if err != nil {
 			return err
 		}
 		return c.JSON(http.StatusCreated, imageBody{Image: img, LatestBuild: b})
 	}
-	if err := withReasons(s.prepareImage(img), extra); err != nil {
+	if err := s.checkImageChange(c, ch); err != nil {
 		return err
 	}
-	if err := s.store.CreateImage(ctx, img); err != nil {
+	if err := s.store.CreateImage(c.Request().Context(), img); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, imageBody{Image: img})
@@ -138,10 +135,12 @@ func (s *Server) apiGetImage(c echo.Context) error {
 	return c.JSON(http.StatusOK, body)
 }
 
-// apiPatchImage changes only the fields present in the body.
+// apiPatchImage changes only the fields present in the body. A "build"
+// recipe replaces a custom image's recipe without building it (a rebuild
+// does that).
 func (s *Server) apiPatchImage(c echo.Context) error {
 	ctx := c.Request().Context()
-	img, err := s.store.FindImage(ctx, c.Param("name"))
+	before, err := s.store.FindImage(ctx, c.Param("name"))
 	if err != nil {
 		return err
 	}
@@ -150,72 +149,15 @@ func (s *Server) apiPatchImage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := groupAccessReasons(img.Owner, &in, present); err != nil {
+	img := *before
+	in.apply(&img, present)
+	if err := s.checkImageChange(c, &imageChange{before: before, after: &img}); err != nil {
 		return err
 	}
-	if reasons := mergeReasons(secretReasons(c, "pullSecret", in.PullSecret, img.PullSecret), patchedRecipeSecret(c, img, in.Build)); len(reasons) > 0 {
-		return store.Invalid(reasons)
-	}
-	if img.Recipe != nil && (present["url"] || present["urlForGpu"] || present["useGpuUrl"]) {
-		return store.Invalid(map[string]string{"url": "A custom image gets its URL from its builds; it cannot be set."})
-	}
-	in.apply(img, present)
-	if err := s.patchRecipe(ctx, img, (*store.Recipe)(in.Build), present["build"]); err != nil {
+	if err := s.store.UpdateImage(ctx, &img); err != nil {
 		return err
 	}
-	if err := s.prepareImage(img); err != nil {
-		return err
-	}
-	if err := s.store.UpdateImage(ctx, img); err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, img)
-}
-
-// apiDeleteImage deletes an image: 204.
-func (s *Server) apiDeleteImage(c echo.Context) error {
-	if err := s.store.DeleteImage(c.Request().Context(), c.Param("name")); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
-}
-
-// groupAccessReasons refuses, for a group's own image, a request to make it
-// global or to grant it to groups: it is its group's alone, and a silently
-// ignored grant would mislead whoever sent it.
-func groupAccessReasons(owner string, in *imageInput, present map[string]bool) error {
-	if owner == store.OwnerSystem {
-		return nil
-	}
-	f := map[string]string{}
-	if present["global"] && in.Global {
-		f["global"] = "A group's own image cannot be global."
-	}
-	if present["groups"] && !(len(in.Groups) == 0 || (len(in.Groups) == 1 && in.Groups[0] == owner)) {
-		f["groups"] = "A group's own image is used by its group " + quoted(owner) + " only."
-	}
-	if len(f) > 0 {
-		return store.Invalid(f)
-	}
-	return nil
-}
-
-// patchRecipe replaces a custom image's recipe (without building it: a
-// rebuild does that). Only custom images have one, and a custom image's URL
-// comes from its builds, never from the request.
-func (s *Server) patchRecipe(ctx context.Context, img *store.Image, r *store.Recipe, present bool) error {
-	if !present {
-		return nil
-	}
-	if img.Recipe == nil || r == nil {
-		return store.Invalid(map[string]string{"build": "Only a custom image has a recipe, and it cannot be removed."})
-	}
-	recipe, _, err := s.checkRecipe(ctx, *r)
-	if err != nil {
-		return err
-	}
-	img.Recipe = &recipe
-	return nil
+	return c.JSON(http.StatusOK, &img)
 }
 
 // strictRecipe is a recipe in a JSON body. Unlike the object around it, it
@@ -230,15 +172,22 @@ func (r *strictRecipe) UnmarshalJSON(b []byte) error {
 	return dec.Decode((*store.Recipe)(r))
 }
 
-// patchedRecipeSecret applies secretReasons to the pull secret of a recipe
-// sent with PATCH.
-func patchedRecipeSecret(c echo.Context, img *store.Image, r *strictRecipe) map[string]string {
-	if r == nil {
-		return nil
+// imageBody is an image in the JSON API, with its newest build when it is a
+// custom image, so that a client that created one can follow its build.
+type imageBody struct {
+	*store.Image
+	LatestBuild *store.Build `json:"latestBuild,omitempty"`
+}
+
+// withLatestBuild adds the newest build to a custom image.
+func (s *Server) withLatestBuild(c echo.Context, img *store.Image) (imageBody, error) {
+	body := imageBody{Image: img}
+	if img.Recipe == nil {
+		return body, nil
 	}
-	kept := ""
-	if img.Recipe != nil {
-		kept = img.Recipe.PullSecret
+	bs, err := s.store.ListBuilds(c.Request().Context(), img.Name)
+	if err == nil && len(bs) > 0 {
+		body.LatestBuild = bs[0]
 	}
-	return secretReasons(c, "buildPullSecret", r.PullSecret, kept)
+	return body, err
 }

@@ -36,11 +36,3 @@ func (s *Server) apiCreateSecret(c echo.Context) error {
 	sec.Password = ""
 	return c.JSON(http.StatusCreated, sec)
 }
-
-// apiDeleteSecret deletes a pull secret: 204, or 409 while an image uses it.
-func (s *Server) apiDeleteSecret(c echo.Context) error {
-	if err := s.store.DeleteSecret(c.Request().Context(), c.Param("name")); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
-}

@@ -46,12 +46,3 @@ func (s *Server) apiCreateToken(c echo.Context) error {
 	}
 	return c.JSON(http.StatusCreated, newTokenBody{Token: tok, Value: value})
 }
-
-// apiRevokeToken revokes a token: 204; another user's token is 404 unless
-// the caller is an administrator.
-func (s *Server) apiRevokeToken(c echo.Context) error {
-	if err := s.revoke(c); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
-}

@@ -81,11 +81,3 @@ func (s *Server) apiPatchUser(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, u)
 }
-
-// apiDeleteUser deletes a user: 204, or 409 for the caller themselves.
-func (s *Server) apiDeleteUser(c echo.Context) error {
-	if err := s.removeUser(c, c.Param("username")); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
-}

@@ -20,7 +20,7 @@ func TestHealthz(t *testing.T) {
 
 func TestStaticFiles(t *testing.T) {
 	env := newTestEnv(t)
-	for _, name := range []string{"htmx.min.js", "sse.js", "app.css"} {
+	for _, name := range []string{"htmx.min.js", "app.css", "buildlog.js"} {
 		res := env.anonymous().get("/static/" + name)
 		if res.StatusCode != http.StatusOK {
 			t.Errorf("GET /static/%s = %d, want 200", name, res.StatusCode)

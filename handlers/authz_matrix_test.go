@@ -92,10 +92,10 @@ func authzMatrix() map[string]authzRow {
 		return map[string]string{"id": strconv.FormatInt(f.newBuild(f.newImage(store.OwnerSystem, true)), 10)}
 	}
 	freshSecret := func(f *authzFixture) map[string]string { return map[string]string{"name": f.newSecret()} }
-	freshGroup := func(f *authzFixture) map[string]string { return map[string]string{"name": f.newGroup()} }
+	freshGroup := func(f *authzFixture) map[string]string { return map[string]string{"group": f.newGroup()} }
 	freshMember := func(f *authzFixture) map[string]string {
 		f.must(f.env.store.SetMember(context.Background(), "team-g", "bob", store.RoleMember))
-		return map[string]string{"name": "team-g", "group": "team-g", "username": "bob", "user": "bob"}
+		return map[string]string{"group": "team-g", "username": "bob"}
 	}
 	freshUser := func(f *authzFixture) map[string]string { return map[string]string{"username": f.newUser()} }
 	freshAliceToken := func(f *authzFixture) map[string]string { return map[string]string{"id": f.newToken("alice")} }
@@ -158,15 +158,15 @@ func authzMatrix() map[string]authzRow {
 		"POST /admin/groups": {want: adminPage(303), body: func(f *authzFixture) any {
 			return url.Values{"name": {f.unique("page-group")}}
 		}},
-		"GET /admin/groups/:name/edit": {want: adminPage(200)},
-		"POST /admin/groups/:name": {want: adminPage(303), fresh: freshGroup, body: func(f *authzFixture) any {
+		"GET /admin/groups/:group/edit": {want: adminPage(200)},
+		"POST /admin/groups/:group": {want: adminPage(303), fresh: freshGroup, body: func(f *authzFixture) any {
 			return url.Values{"name": {f.unique("renamed")}}
 		}},
-		"DELETE /admin/groups/:name":                        {want: adminPage(204), fresh: freshGroup},
-		"POST /admin/groups/:name/delete":                   {want: adminPage(303), fresh: freshGroup},
-		"POST /admin/groups/:name/members":                  {want: adminPage(303), body: form("username", "bob", "role", "member")},
-		"DELETE /admin/groups/:name/members/:username":      {want: adminPage(204), fresh: freshMember},
-		"POST /admin/groups/:name/members/:username/delete": {want: adminPage(303), fresh: freshMember},
+		"DELETE /admin/groups/:group":                        {want: adminPage(204), fresh: freshGroup},
+		"POST /admin/groups/:group/delete":                   {want: adminPage(303), fresh: freshGroup},
+		"POST /admin/groups/:group/members":                  {want: adminPage(303), body: form("username", "bob", "role", "member")},
+		"DELETE /admin/groups/:group/members/:username":      {want: adminPage(204), fresh: freshMember},
+		"POST /admin/groups/:group/members/:username/delete": {want: adminPage(303), fresh: freshMember},
 
 		// Users.
 		"GET /admin/users": {want: adminPage(200)},
@@ -215,10 +215,10 @@ func authzMatrix() map[string]authzRow {
 		"POST /api/v1/groups": {want: adminAPI(201), body: func(f *authzFixture) any {
 			return map[string]string{"name": f.unique("api-group")}
 		}},
-		"PUT /api/v1/groups/:group/members/:user":    {want: adminAPI(200), body: jsonBody(map[string]string{"role": "member"})},
-		"DELETE /api/v1/groups/:group/members/:user": {want: adminAPI(204), fresh: freshMember},
-		"GET /api/v1/groups/:group/selection":        {want: expect{401, 200, 200, 403, 200}},
-		"GET /api/v1/groups/:group/selection | h":    {want: expect{401, 403, 403, 200, 200}, params: map[string]string{"group": "team-h"}},
+		"PUT /api/v1/groups/:group/members/:username":    {want: adminAPI(200), body: jsonBody(map[string]string{"role": "member"})},
+		"DELETE /api/v1/groups/:group/members/:username": {want: adminAPI(204), fresh: freshMember},
+		"GET /api/v1/groups/:group/selection":            {want: expect{401, 200, 200, 403, 200}},
+		"GET /api/v1/groups/:group/selection | h":        {want: expect{401, 403, 403, 200, 200}, params: map[string]string{"group": "team-h"}},
 
 		// Users.
 		"GET /api/v1/users": {want: adminAPI(200)},
@@ -374,9 +374,9 @@ func (f *authzFixture) param(path, name string) string {
 		return "sys-img"
 	case name == "name" && strings.Contains(path, "/secrets/"):
 		return "sec"
-	case name == "name" && strings.HasPrefix(path, "/admin/groups/"), name == "group":
+	case name == "group":
 		return "team-g"
-	case name == "username", name == "user":
+	case name == "username":
 		return "bob"
 	case name == "id" && strings.Contains(path, "/builds/"):
 		return strconv.FormatInt(f.sysBuild, 10)

@@ -80,10 +80,10 @@ func TestAPICustomImageQueuesItsFirstBuild(t *testing.T) {
 		t.Errorf("rebuild while a build is queued: %d, want 409", res.StatusCode)
 	}
 	var cancelled buildBody
-	if res := admin.json("POST", "/api/v1/builds/"+itoa(img.LatestBuild.ID)+"/cancel", nil, &cancelled); res.StatusCode != http.StatusOK || cancelled.Status != "cancelled" {
+	if res := admin.json("POST", "/api/v1/builds/"+strconv.FormatInt(img.LatestBuild.ID, 10)+"/cancel", nil, &cancelled); res.StatusCode != http.StatusOK || cancelled.Status != "cancelled" {
 		t.Errorf("cancel: %d %+v", res.StatusCode, cancelled)
 	}
-	if res := admin.json("POST", "/api/v1/builds/"+itoa(img.LatestBuild.ID)+"/cancel", nil, nil); res.StatusCode != http.StatusConflict {
+	if res := admin.json("POST", "/api/v1/builds/"+strconv.FormatInt(img.LatestBuild.ID, 10)+"/cancel", nil, nil); res.StatusCode != http.StatusConflict {
 		t.Errorf("cancel twice: %d, want 409", res.StatusCode)
 	}
 	if res := admin.json("POST", "/api/v1/images/sci/rebuild", map[string]string{"baseImage": "debian:bookworm", "pip": "requests"}, &again); res.StatusCode != http.StatusAccepted || again.TargetImage == img.LatestBuild.TargetImage {
@@ -197,7 +197,7 @@ func TestBuildLogText(t *testing.T) {
 	}
 	io.WriteString(w, "STEP 1/2: FROM debian\n<script>x</script>\n")
 	w.Close()
-	res := admin.request("GET", "/api/v1/builds/"+itoa(img.LatestBuild.ID)+"/log", nil, nil)
+	res := admin.request("GET", "/api/v1/builds/"+strconv.FormatInt(img.LatestBuild.ID, 10)+"/log", nil, nil)
 	if got := readAll(t, res.Body); got != "STEP 1/2: FROM debian\n<script>x</script>\n" || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/plain") {
 		t.Errorf("log = %q (%s)", got, res.Header.Get("Content-Type"))
 	}
@@ -208,8 +208,6 @@ func TestBuildLogText(t *testing.T) {
 		t.Errorf("malformed build id: %d", res.StatusCode)
 	}
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // TestBuildFormToggleWithoutSecretCreatesNothing: the form's own reasons are
 // checked before anything is created, not after.

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"net/http"
-	"net/url"
 
 	"github.com/labstack/echo/v4"
 
@@ -14,7 +13,7 @@ import (
 // group's page. A bad or unknown user or role brings the page back (422)
 // with the reason at its field.
 func (s *Server) setMemberForm(c echo.Context) error {
-	group := c.Param("name")
+	group := c.Param("group")
 	v := views.MemberValues{Username: c.FormValue("username"), Role: c.FormValue("role")}
 	err := s.setMember(c, group, v.Username, store.Role(v.Role))
 	if store.ErrorCode(err) == store.EINVALID {
@@ -27,30 +26,17 @@ func (s *Server) setMemberForm(c echo.Context) error {
 	if err := s.addFlash(c, v.Username+" is now "+roleText(store.Role(v.Role))+" of "+group+"."); err != nil {
 		return err
 	}
-	return seeOther(c, groupEditPath(group))
+	return seeOther(c, views.GroupPath(group, "/edit"))
 }
 
-// removeMember answers htmx's DELETE from the members table.
+// removeMember takes a user out of a group (see deleted): from the
+// members table and the API.
 func (s *Server) removeMember(c echo.Context) error {
-	if err := s.store.RemoveMember(c.Request().Context(), c.Param("name"), c.Param("username")); err != nil {
-		return err
-	}
-	if isHTMX(c) {
-		return c.HTML(http.StatusOK, "")
-	}
-	return c.NoContent(http.StatusNoContent)
-}
-
-// removeMemberForm is the remove of browsers without script.
-func (s *Server) removeMemberForm(c echo.Context) error {
-	group, username := c.Param("name"), c.Param("username")
+	group, username := c.Param("group"), c.Param("username")
 	if err := s.store.RemoveMember(c.Request().Context(), group, username); err != nil {
 		return err
 	}
-	if err := s.addFlash(c, username+" removed from "+group+"."); err != nil {
-		return err
-	}
-	return seeOther(c, groupEditPath(group))
+	return s.deleted(c, username+" removed from "+group+".", views.GroupPath(group, "/edit"))
 }
 
 // setMember checks the form's or body's values and saves the membership. An
@@ -83,8 +69,4 @@ func roleText(r store.Role) string {
 		return "a group admin"
 	}
 	return "a member"
-}
-
-func groupEditPath(group string) string {
-	return "/admin/groups/" + url.PathEscape(group) + "/edit"
 }

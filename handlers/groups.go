@@ -33,7 +33,7 @@ func (s *Server) createGroup(c echo.Context) error {
 
 // editGroupForm shows a group's page: the rename form and its members.
 func (s *Server) editGroupForm(c echo.Context) error {
-	g, err := s.store.FindGroup(c.Request().Context(), c.Param("name"))
+	g, err := s.store.FindGroup(c.Request().Context(), c.Param("group"))
 	if err != nil {
 		return err
 	}
@@ -44,7 +44,7 @@ func (s *Server) editGroupForm(c echo.Context) error {
 
 // renameGroup saves the rename form; grants and members follow the group.
 func (s *Server) renameGroup(c echo.Context) error {
-	name := c.Param("name")
+	name := c.Param("group")
 	g := &store.Group{Name: c.FormValue("name"), DisplayName: c.FormValue("displayName")}
 	err := s.store.RenameGroup(c.Request().Context(), name, g)
 	if store.ErrorCode(err) == store.EINVALID {
@@ -60,27 +60,14 @@ func (s *Server) renameGroup(c echo.Context) error {
 	return seeOther(c, "/admin/groups")
 }
 
-// deleteGroup answers htmx's DELETE from the list.
+// deleteGroup deletes a group with its memberships, grants and own images
+// (see deleted).
 func (s *Server) deleteGroup(c echo.Context) error {
-	if err := s.store.DeleteGroup(c.Request().Context(), c.Param("name")); err != nil {
-		return err
-	}
-	if isHTMX(c) {
-		return c.HTML(http.StatusOK, "")
-	}
-	return c.NoContent(http.StatusNoContent)
-}
-
-// deleteGroupForm is the delete of browsers without script.
-func (s *Server) deleteGroupForm(c echo.Context) error {
-	name := c.Param("name")
+	name := c.Param("group")
 	if err := s.store.DeleteGroup(c.Request().Context(), name); err != nil {
 		return err
 	}
-	if err := s.addFlash(c, "Group "+name+" deleted."); err != nil {
-		return err
-	}
-	return seeOther(c, "/admin/groups")
+	return s.deleted(c, "Group "+name+" deleted.", "/admin/groups")
 }
 
 func (s *Server) renderGroups(c echo.Context, status int, p views.GroupsProps) error {

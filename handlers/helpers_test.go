@@ -95,7 +95,7 @@ func testNormalize(s string) (string, error) {
 func (env *testEnv) fakeInspect(ctx context.Context, ref string, auth *remote.Auth, insecure bool) (remote.ImageInfo, error) {
 	env.inspected = append(env.inspected, ref)
 	if strings.Contains(ref, ".invalid") {
-		return remote.ImageInfo{}, errors.New("pinging container registry " + registryHost(ref) + ": dial tcp: lookup: no such host")
+		return remote.ImageInfo{}, errors.New("pinging container registry " + remote.Host(ref) + ": dial tcp: lookup: no such host")
 	}
 	if strings.Contains(ref, "private") && (auth == nil || auth.Password != "s3cret-pass") {
 		return remote.ImageInfo{}, errors.New("reading manifest: unauthorized: authentication required")

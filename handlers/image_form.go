@@ -2,8 +2,6 @@ package handlers
 
 import (
 	"context"
-	"strings"
-	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -36,34 +34,6 @@ func imageFormValues(c echo.Context) (views.ImageValues, error) {
 	}, nil
 }
 
-// toggleReasons checks what only the form has: a toggle that is on without
-// its value.
-func toggleReasons(v views.ImageValues) map[string]string {
-	f := map[string]string{}
-	if v.UsePullSecret && v.PullSecret == "" {
-		f["pullSecret"] = "Choose a secret, or turn \"Use a pull secret\" off."
-	}
-	return f
-}
-
-// withReasons adds field reasons to err (which may be nil), so that all of
-// them are shown at once; a field keeps its first reason.
-func withReasons(err error, fields map[string]string) error {
-	if len(fields) == 0 || (err != nil && store.ErrorCode(err) != store.EINVALID) {
-		return err
-	}
-	all := map[string]string{}
-	for k, v := range store.ErrorFields(err) {
-		all[k] = v
-	}
-	for k, v := range fields {
-		if _, ok := all[k]; !ok {
-			all[k] = v
-		}
-	}
-	return store.Invalid(all)
-}
-
 // imageOf turns the form's values into the image to save: the pull secret
 // counts only when its toggle is on, the groups only when not global.
 func imageOf(v views.ImageValues) *store.Image {
@@ -86,57 +56,37 @@ func imageOf(v views.ImageValues) *store.Image {
 	return img
 }
 
-// prepareImage normalises img's URLs with the containers/image parser and
-// checks its fields, so that every bad field is reported at once: the URL
-// errors (which the store cannot know) together with the store's own rules.
-// Names of groups and secrets are resolved by the store when saving.
-func (s *Server) prepareImage(img *store.Image) error {
-	fields := map[string]string{}
-	if img.Type != store.TypeUniversal {
-		// The GPU URL toggle is offered for universal images only; the
-		// store drops it for the others, and so does the form.
-		img.UseGPUURL = false
+// scopedImageOf is imageOf for the scope: a group's image belongs to the
+// group and is never global nor granted to other groups.
+func scopedImageOf(sc views.Scope, v views.ImageValues) *store.Image {
+	img := imageOf(v)
+	img.Owner = imageOwner(sc)
+	if sc.IsGroup() {
+		img.Global, img.Groups = false, nil
 	}
-	if img.URL != "" {
-		if ref, err := s.normalize(img.URL); err != nil {
-			fields["url"] = sentence(err.Error())
-		} else {
-			img.URL = ref
-		}
-	}
-	if img.UseGPUURL && img.URLForGPU != "" {
-		if ref, err := s.normalize(img.URLForGPU); err != nil {
-			fields["urlForGpu"] = sentence(err.Error())
-		} else {
-			img.URLForGPU = ref
-		}
-	}
-	if err := img.Validate(); err != nil {
-		for k, v := range store.ErrorFields(err) {
-			if _, ok := fields[k]; !ok {
-				fields[k] = v
-			}
-		}
-	}
-	if len(fields) > 0 {
-		return store.Invalid(fields)
-	}
-	return nil
+	return img
 }
 
-// sentence makes an error text start with a capital and end with a full
-// stop, to sit under a form field.
-func sentence(s string) string {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return s
+// kindOf tells a custom (built) image from an existing one.
+func kindOf(img *store.Image) string {
+	if img.Recipe != nil {
+		return views.KindBuild
 	}
-	r := []rune(s)
-	r[0] = unicode.ToUpper(r[0])
-	if !strings.HasSuffix(s, ".") {
-		r = append(r, '.')
+	return views.KindExisting
+}
+
+func (s *Server) renderImageForm(c echo.Context, status int, p views.ImageFormProps) error {
+	p.Scope = scopeOf(c)
+	p, err := s.imageFormProps(c.Request().Context(), p)
+	if err != nil {
+		return err
 	}
-	return string(r)
+	title := "Add an image"
+	if p.Editing() {
+		title = "Edit " + p.Values.DisplayName
+	}
+	p.Page = s.page(c, title, p.Scope.Nav())
+	return render(c, status, views.ImageForm(p))
 }
 
 // imageFormProps fills the lists the image form offers (secrets, groups).

@@ -46,3 +46,22 @@ func seeOther(c echo.Context, target string) error {
 	}
 	return c.Redirect(http.StatusSeeOther, target)
 }
+
+// deleted answers a delete that succeeded, in the form its caller asked
+// for. A form posted to …/delete (a page's own button, or a browser without
+// script) gets the notice and is sent back to the list at back. A DELETE
+// gets no content: 204 for the API and other clients, and for htmx an empty
+// 200 that replaces the table row with nothing. Each resource has one delete
+// handler for its page, its form and its API route, ending here.
+func (s *Server) deleted(c echo.Context, notice, back string) error {
+	switch {
+	case c.Request().Method != http.MethodDelete:
+		if err := s.addFlash(c, notice); err != nil {
+			return err
+		}
+		return seeOther(c, back)
+	case isHTMX(c) && !isAPI(c):
+		return c.HTML(http.StatusOK, "")
+	}
+	return c.NoContent(http.StatusNoContent)
+}

@@ -31,7 +31,9 @@ const (
 )
 
 // route is one line of the route table. Paths use echo's syntax (":name"
-// for a parameter, "*" for the rest of the path).
+// for a parameter, "*" for the rest of the path). A parameter has one name
+// per concept: :group for a group, :username for a user, :name for an image
+// or a secret, :id for a build or a token (routeParams, tested).
 type route struct {
 	Method  string
 	Path    string
@@ -87,7 +89,7 @@ func (s *Server) routeTable() []route {
 		{get, "/admin/images/:name/edit", admin, s.editImageForm},
 		{post, "/admin/images/:name", admin, s.updateImage},
 		{del, "/admin/images/:name", admin, s.deleteImage},
-		{post, "/admin/images/:name/delete", admin, s.deleteImageForm},
+		{post, "/admin/images/:name/delete", admin, s.deleteImage},
 		{get, "/admin/images/:name/groups", admin, s.imageGroupsForm},
 		{post, "/admin/images/:name/groups", admin, s.setImageGroups},
 		{get, "/admin/images/:name/rebuild", admin, s.rebuildForm},
@@ -108,7 +110,7 @@ func (s *Server) routeTable() []route {
 		{get, "/groups/:group/images/:name/edit", gadmin, s.editImageForm},
 		{post, "/groups/:group/images/:name", gadmin, s.updateImage},
 		{del, "/groups/:group/images/:name", gadmin, s.deleteImage},
-		{post, "/groups/:group/images/:name/delete", gadmin, s.deleteImageForm},
+		{post, "/groups/:group/images/:name/delete", gadmin, s.deleteImage},
 		{get, "/groups/:group/images/:name/rebuild", gadmin, s.rebuildForm},
 		{post, "/groups/:group/images/:name/rebuild", gadmin, s.startRebuild},
 		{get, "/groups/:group/builds/:id", gadmin, s.buildPage},
@@ -118,18 +120,18 @@ func (s *Server) routeTable() []route {
 		{get, "/admin/secrets", admin, s.secretsPage},
 		{post, "/admin/secrets", admin, s.createSecret},
 		{del, "/admin/secrets/:name", admin, s.deleteSecret},
-		{post, "/admin/secrets/:name/delete", admin, s.deleteSecretForm},
+		{post, "/admin/secrets/:name/delete", admin, s.deleteSecret},
 
 		// Groups admin, with their members and roles.
 		{get, "/admin/groups", admin, s.groupsPage},
 		{post, "/admin/groups", admin, s.createGroup},
-		{get, "/admin/groups/:name/edit", admin, s.editGroupForm},
-		{post, "/admin/groups/:name", admin, s.renameGroup},
-		{del, "/admin/groups/:name", admin, s.deleteGroup},
-		{post, "/admin/groups/:name/delete", admin, s.deleteGroupForm},
-		{post, "/admin/groups/:name/members", admin, s.setMemberForm},
-		{del, "/admin/groups/:name/members/:username", admin, s.removeMember},
-		{post, "/admin/groups/:name/members/:username/delete", admin, s.removeMemberForm},
+		{get, "/admin/groups/:group/edit", admin, s.editGroupForm},
+		{post, "/admin/groups/:group", admin, s.renameGroup},
+		{del, "/admin/groups/:group", admin, s.deleteGroup},
+		{post, "/admin/groups/:group/delete", admin, s.deleteGroup},
+		{post, "/admin/groups/:group/members", admin, s.setMemberForm},
+		{del, "/admin/groups/:group/members/:username", admin, s.removeMember},
+		{post, "/admin/groups/:group/members/:username/delete", admin, s.removeMember},
 
 		// Users admin.
 		{get, "/admin/users", admin, s.usersPage},
@@ -138,20 +140,20 @@ func (s *Server) routeTable() []route {
 		{post, "/admin/users/:username/password", admin, s.resetPassword},
 		{post, "/admin/users/:username/admin", admin, s.setUserAdmin},
 		{del, "/admin/users/:username", admin, s.deleteUser},
-		{post, "/admin/users/:username/delete", admin, s.deleteUserForm},
+		{post, "/admin/users/:username/delete", admin, s.deleteUser},
 
 		// The signed-in user's API tokens (an administrator's page lists all).
 		{get, "/account/tokens", user, s.tokensPage},
 		{post, "/account/tokens", user, s.createTokenForm},
 		{del, "/account/tokens/:id", user, s.revokeToken},
-		{post, "/account/tokens/:id/delete", user, s.revokeTokenForm},
+		{post, "/account/tokens/:id/delete", user, s.revokeToken},
 
 		// JSON API.
 		{get, "/api/v1/images", admin, s.apiListImages},
 		{post, "/api/v1/images", admin, s.apiCreateImage},
 		{get, "/api/v1/images/:name", image, s.apiGetImage},
 		{patch, "/api/v1/images/:name", image, s.apiPatchImage},
-		{del, "/api/v1/images/:name", image, s.apiDeleteImage},
+		{del, "/api/v1/images/:name", image, s.deleteImage},
 		{post, "/api/v1/images/:name/rebuild", image, s.apiRebuild},
 		{get, "/api/v1/images/:name/builds", image, s.apiImageBuilds},
 		{get, "/api/v1/builds/:id", image, s.apiGetBuild},
@@ -159,11 +161,11 @@ func (s *Server) routeTable() []route {
 		{get, "/api/v1/builds/:id/log", image, s.apiBuildLog},
 		{get, "/api/v1/secrets", admin, s.apiListSecrets},
 		{post, "/api/v1/secrets", admin, s.apiCreateSecret},
-		{del, "/api/v1/secrets/:name", admin, s.apiDeleteSecret},
+		{del, "/api/v1/secrets/:name", admin, s.deleteSecret},
 		{get, "/api/v1/groups", admin, s.apiListGroups},
 		{post, "/api/v1/groups", admin, s.apiCreateGroup},
-		{put, "/api/v1/groups/:group/members/:user", admin, s.apiSetMember},
-		{del, "/api/v1/groups/:group/members/:user", admin, s.apiRemoveMember},
+		{put, "/api/v1/groups/:group/members/:username", admin, s.apiSetMember},
+		{del, "/api/v1/groups/:group/members/:username", admin, s.removeMember},
 		{get, "/api/v1/groups/:group/selection", member, s.apiGroupSelection},
 		{get, "/api/v1/groups/:group/images", gadmin, s.apiListImages},
 		{post, "/api/v1/groups/:group/images", gadmin, s.apiCreateImage},
@@ -171,10 +173,10 @@ func (s *Server) routeTable() []route {
 		{post, "/api/v1/users", admin, s.apiCreateUser},
 		{get, "/api/v1/users/:username", admin, s.apiGetUser},
 		{patch, "/api/v1/users/:username", admin, s.apiPatchUser},
-		{del, "/api/v1/users/:username", admin, s.apiDeleteUser},
+		{del, "/api/v1/users/:username", admin, s.deleteUser},
 		{get, "/api/v1/tokens", user, s.apiListTokens},
 		{post, "/api/v1/tokens", user, s.apiCreateToken},
-		{del, "/api/v1/tokens/:id", user, s.apiRevokeToken},
+		{del, "/api/v1/tokens/:id", user, s.revokeToken},
 		{get, "/api/v1/me/images", user, s.apiMyImages},
 	}
 }

@@ -101,3 +101,46 @@ func TestRoutesUnique(t *testing.T) {
 		seen[key] = true
 	}
 }
+
+// TestRouteParams keeps one parameter name per concept: the parameter after
+// a collection's segment is named for what it picks (/groups/:group,
+// /users/:username, /images/:name, …), no other name is used, every
+// group-scoped route has the :group its access check reads, and every
+// image-scoped route the :name or :id of its image.
+func TestRouteParams(t *testing.T) {
+	paramOf := map[string]string{
+		"groups":  "group",
+		"members": "username",
+		"users":   "username",
+		"images":  "name",
+		"secrets": "name",
+		"builds":  "id",
+		"tokens":  "id",
+	}
+	env := newTestEnv(t)
+	for _, r := range env.server.Routes() {
+		key := r.Method + " " + r.Path
+		params := map[string]bool{}
+		parts := strings.Split(r.Path, "/")
+		for i, p := range parts {
+			name, ok := strings.CutPrefix(p, ":")
+			if !ok {
+				continue
+			}
+			params[name] = true
+			if want := paramOf[parts[i-1]]; name != want {
+				t.Errorf("%s: :%s after /%s/, want :%s", key, name, parts[i-1], want)
+			}
+		}
+		switch Access(r.Access) {
+		case AccessGroupAdmin, AccessGroupMember:
+			if !params["group"] {
+				t.Errorf("%s (%s) has no :group to check access by", key, r.Access)
+			}
+		case AccessImageAdmin:
+			if !params["name"] && !params["id"] {
+				t.Errorf("%s (%s) has neither :name nor :id to check access by", key, r.Access)
+			}
+		}
+	}
+}

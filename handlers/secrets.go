@@ -38,28 +38,14 @@ func (s *Server) createSecret(c echo.Context) error {
 	return seeOther(c, "/admin/secrets")
 }
 
-// deleteSecret answers htmx's DELETE from the list (the row goes away); a
-// secret still used by an image is refused with 409 and says so.
+// deleteSecret deletes a pull secret (see deleted): from the list and the
+// API. A secret still used by an image is refused with 409 and says so.
 func (s *Server) deleteSecret(c echo.Context) error {
-	if err := s.store.DeleteSecret(c.Request().Context(), c.Param("name")); err != nil {
-		return err
-	}
-	if isHTMX(c) {
-		return c.HTML(http.StatusOK, "")
-	}
-	return c.NoContent(http.StatusNoContent)
-}
-
-// deleteSecretForm is the delete of browsers without script.
-func (s *Server) deleteSecretForm(c echo.Context) error {
 	name := c.Param("name")
 	if err := s.store.DeleteSecret(c.Request().Context(), name); err != nil {
 		return err
 	}
-	if err := s.addFlash(c, "Pull secret "+name+" deleted."); err != nil {
-		return err
-	}
-	return seeOther(c, "/admin/secrets")
+	return s.deleted(c, "Pull secret "+name+" deleted.", "/admin/secrets")
 }
 
 func (s *Server) renderSecrets(c echo.Context, status int, p views.SecretsProps) error {

@@ -163,25 +163,6 @@ func clearSession(sess *sessions.Session) {
 	}
 }
 
-// csrfToken returns the session's CSRF token, making and saving one when the
-// session has none yet. Forms carry it in the "_csrf" field and htmx in the
-// X-CSRF-Token header.
-func (s *Server) csrfToken(c echo.Context) string {
-	if currentIdentity(c) != nil && currentIdentity(c).Bearer {
-		return ""
-	}
-	sess := s.session(c)
-	if tok, ok := sess.Values[sessCSRF].(string); ok && tok != "" {
-		return tok
-	}
-	tok := randomToken()
-	sess.Values[sessCSRF] = tok
-	if err := s.saveSession(c); err != nil {
-		s.log.Error("saving the session", "err", err)
-	}
-	return tok
-}
-
 // randomToken returns 32 random bytes, base64url-encoded.
 func randomToken() string {
 	b := make([]byte, 32)

@@ -29,37 +29,19 @@ func (s *Server) createTokenForm(c echo.Context) error {
 	return s.renderTokens(c, http.StatusCreated, views.TokensProps{Created: tok, Value: value})
 }
 
-// revokeToken answers htmx's DELETE from the list.
+// revokeToken deletes the token of the :id parameter (see deleted): from
+// the list and the API. An administrator may revoke any token, anyone else
+// only their own (another user's token is "not found", so that token ids
+// cannot be probed).
 func (s *Server) revokeToken(c echo.Context) error {
-	if err := s.revoke(c); err != nil {
-		return err
-	}
-	if isHTMX(c) {
-		return c.HTML(http.StatusOK, "")
-	}
-	return c.NoContent(http.StatusNoContent)
-}
-
-// revokeTokenForm is the revoke of browsers without script.
-func (s *Server) revokeTokenForm(c echo.Context) error {
-	if err := s.revoke(c); err != nil {
-		return err
-	}
-	if err := s.addFlash(c, "Token revoked."); err != nil {
-		return err
-	}
-	return seeOther(c, "/account/tokens")
-}
-
-// revoke deletes the token of the :id parameter: any token for an
-// administrator, else only one of the caller's own (another user's token is
-// "not found", so that token ids cannot be probed).
-func (s *Server) revoke(c echo.Context) error {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil {
 		return store.Errorf(store.ENOTFOUND, "Token %q not found.", c.Param("id"))
 	}
-	return s.store.RevokeToken(c.Request().Context(), id, tokenOwnerFilter(currentUser(c)))
+	if err := s.store.RevokeToken(c.Request().Context(), id, tokenOwnerFilter(currentUser(c))); err != nil {
+		return err
+	}
+	return s.deleted(c, "Token revoked.", "/account/tokens")
 }
 
 // tokenOwnerFilter is whose tokens the caller may list and revoke: "" (all)

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"net/http"
-	"net/url"
 
 	"github.com/labstack/echo/v4"
 
@@ -59,7 +58,7 @@ func (s *Server) resetPassword(c echo.Context) error {
 	if err := s.addFlash(c, "Password of "+username+" changed; their other sessions have ended."); err != nil {
 		return err
 	}
-	return seeOther(c, userPath(username))
+	return seeOther(c, views.UserPath(username))
 }
 
 // setUserAdmin makes or unmakes an administrator (the form's "admin" field
@@ -80,31 +79,20 @@ func (s *Server) setUserAdmin(c echo.Context) error {
 	if err := s.addFlash(c, msg); err != nil {
 		return err
 	}
-	return seeOther(c, userPath(username))
+	return seeOther(c, views.UserPath(username))
 }
 
-// deleteUser answers htmx's DELETE from the list: the row goes away.
+// deleteUser deletes a user (see deleted): from the list, the user page and
+// the API. The caller may not delete themselves (409).
 func (s *Server) deleteUser(c echo.Context) error {
-	if err := s.removeUser(c, c.Param("username")); err != nil {
-		return err
-	}
-	if isHTMX(c) {
-		return c.HTML(http.StatusOK, "")
-	}
-	return c.NoContent(http.StatusNoContent)
-}
-
-// deleteUserForm is the delete of the user page and of browsers without
-// script: back to the list with a notice.
-func (s *Server) deleteUserForm(c echo.Context) error {
 	username := c.Param("username")
-	if err := s.removeUser(c, username); err != nil {
+	if currentUser(c).Username == username {
+		return store.Errorf(store.ECONFLICT, "%s", reasonDeleteSelf)
+	}
+	if err := s.store.DeleteUser(c.Request().Context(), username); err != nil {
 		return err
 	}
-	if err := s.addFlash(c, "User "+username+" deleted."); err != nil {
-		return err
-	}
-	return seeOther(c, "/admin/users")
+	return s.deleted(c, "User "+username+" deleted.", "/admin/users")
 }
 
 // setPassword changes a user's password for the pages and the API.
@@ -122,14 +110,6 @@ func (s *Server) setAdmin(c echo.Context, username string, admin bool) error {
 		return store.Invalid(map[string]string{"admin": reasonUnadminSelf})
 	}
 	return s.store.SetAdmin(c.Request().Context(), username, admin)
-}
-
-// removeUser deletes a user, refusing to delete the caller themselves.
-func (s *Server) removeUser(c echo.Context, username string) error {
-	if currentUser(c).Username == username {
-		return store.Errorf(store.ECONFLICT, "%s", reasonDeleteSelf)
-	}
-	return s.store.DeleteUser(c.Request().Context(), username)
 }
 
 func (s *Server) renderUsers(c echo.Context, status int, p views.UsersProps) error {
@@ -153,13 +133,4 @@ func (s *Server) renderUser(c echo.Context, status int, username string, errs ma
 		Self:   currentUser(c).Username == u.Username,
 		Errors: errs,
 	}))
-}
-
-// userPath is the path of a user's admin page, plus an optional sub-path.
-func userPath(username string, rest ...string) string {
-	p := "/admin/users/" + url.PathEscape(username)
-	for _, r := range rest {
-		p += r
-	}
-	return p
 }

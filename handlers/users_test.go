@@ -225,7 +225,7 @@ func TestUsersAPI(t *testing.T) {
 	}
 	var got store.User
 	api.json(http.MethodGet, "/api/v1/users/carol", nil, &got)
-	if len(got.Groups) != 1 || got.Groups[0].Username != "team-a" {
+	if len(got.Groups) != 1 || got.Groups[0].Group != "team-a" {
 		t.Errorf("carol's groups: %+v", got.Groups)
 	}
 	if res := api.json(http.MethodDelete, "/api/v1/groups/team-a/members/carol", nil, nil); res.StatusCode != http.StatusNoContent {

@@ -10,18 +10,43 @@ import (
 const buildColumns = `SELECT b.id, i.name, b.status, b.recipe, b.target_image, b.digest, b.error, b.created_at, b.started_at, b.finished_at
 	FROM builds b JOIN images i ON i.id = b.image_id`
 
-// CreateBuild queues a new build of an image from recipe, to be pushed as target.
+// activeBuildCond selects the builds that wait or run (BuildStatus.Active);
+// the partial unique index builds_one_active allows one of them per image.
+const activeBuildCond = `b.status IN ('queued', 'running', 'pushing')`
+
+// CreateBuild queues a new build of a custom image from recipe r, to be
+// pushed as target; r becomes the image's recipe. One build of an image
+// waits or runs at a time: while one does, CreateBuild is an ECONFLICT error
+// that names it. The check and the insert are one transaction, and the
+// index builds_one_active refuses a second active build whoever writes it.
 func (s *Store) CreateBuild(ctx context.Context, image string, r Recipe, target string) (*Build, error) {
 	var b *Build
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		_, imageID, err := s.findImage(ctx, tx, image)
+		img, imageID, err := s.findImage(ctx, tx, image)
 		if err != nil {
 			return err
+		}
+		if img.Recipe == nil {
+			return Errorf(ECONFLICT, "Image %q is not a custom image: it has no recipe to build.", image)
+		}
+		active, err := queryBuilds(ctx, tx, ` WHERE b.image_id = ? AND `+activeBuildCond, imageID)
+		if err != nil {
+			return err
+		} else if len(active) > 0 {
+			return activeBuildConflict(active[0])
+		}
+		if *img.Recipe != r {
+			if _, err := tx.ExecContext(ctx, `UPDATE images SET recipe = ?, updated_at = ? WHERE id = ?`,
+				recipeJSON(&r), formatTime(s.now()), imageID); err != nil {
+				return err
+			}
 		}
 		raw, _ := json.Marshal(r)
 		res, err := tx.ExecContext(ctx, `INSERT INTO builds (image_id, status, recipe, target_image, created_at) VALUES (?, ?, ?, ?, ?)`,
 			imageID, BuildQueued, string(raw), target, formatTime(s.now()))
-		if err != nil {
+		if isUniqueViolation(err) {
+			return Errorf(ECONFLICT, "Another build of %q is queued already; wait for it or cancel it first.", image)
+		} else if err != nil {
 			return err
 		}
 		id, _ := res.LastInsertId()
@@ -29,6 +54,32 @@ func (s *Store) CreateBuild(ctx context.Context, image string, r Recipe, target 
 		return err
 	})
 	return b, err
+}
+
+// activeBuildConflict is the answer to a build asked for while b waits or runs.
+func activeBuildConflict(b *Build) error {
+	return Errorf(ECONFLICT, "Build #%d of this image is still %s; wait for it or cancel it first.", b.ID, b.Status)
+}
+
+// ActiveBuilds returns the build that waits or runs of each of the named
+// images that has one (of every image when no name is given), by image name.
+func (s *Store) ActiveBuilds(ctx context.Context, images ...string) (map[string]*Build, error) {
+	where, args := ` WHERE `+activeBuildCond, make([]any, len(images))
+	if len(images) > 0 {
+		where += ` AND i.name IN (` + placeholders(len(images)) + `)`
+		for i, name := range images {
+			args[i] = name
+		}
+	}
+	bs, err := queryBuilds(ctx, s.db, where, args...)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]*Build, len(bs))
+	for _, b := range bs {
+		m[b.Image] = b
+	}
+	return m, nil
 }
 
 // FindBuild returns one build.
@@ -47,19 +98,6 @@ func (s *Store) ListBuilds(ctx context.Context, image string) ([]*Build, error) 
 		return nil, err
 	}
 	return queryBuilds(ctx, s.db, ` WHERE i.name = ? ORDER BY b.id DESC`, image)
-}
-
-// LatestBuilds returns the newest build of each of the named images.
-func (s *Store) LatestBuilds(ctx context.Context) (map[string]*Build, error) {
-	bs, err := queryBuilds(ctx, s.db, ` WHERE b.id IN (SELECT MAX(id) FROM builds GROUP BY image_id)`)
-	if err != nil {
-		return nil, err
-	}
-	m := make(map[string]*Build, len(bs))
-	for _, b := range bs {
-		m[b.Image] = b
-	}
-	return m, nil
 }
 
 // ListBuildsByStatus returns the builds in any of the states, oldest first.

@@ -24,7 +24,8 @@ const (
 	RoleAdmin  Role = "admin"
 )
 
-// Member is one user's membership of a group.
+// Member is one user of a group and their role in it: the group's side of a
+// user's Membership.
 type Member struct {
 	Username string `json:"username"`
 	Role     Role   `json:"role"`

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -46,7 +47,8 @@ type Image struct {
 // OwnerSystem is the owner of images made by an administrator.
 const OwnerSystem = "system"
 
-// MaxDescriptionLen bounds an image description.
+// MaxDescriptionLen bounds an image description (in characters); the image
+// form's field says it and allows no more.
 const MaxDescriptionLen = 1000
 
 // Validate checks the fields a person types. It does not resolve names of
@@ -168,19 +170,6 @@ func (s *Store) UpdateImage(ctx context.Context, img *Image) error {
 		}
 		return setImageGroups(ctx, tx, id, refs.groupIDs)
 	})
-}
-
-// SetImageGroups replaces who may use an image: global, or the listed groups.
-func (s *Store) SetImageGroups(ctx context.Context, name string, global bool, groups []string) (*Image, error) {
-	img, err := s.FindImage(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	img.Global, img.Groups = global, groups
-	if err := s.UpdateImage(ctx, img); err != nil {
-		return nil, err
-	}
-	return s.FindImage(ctx, name)
 }
 
 // DeleteImage removes an image, its grants and its build records.
@@ -368,7 +357,7 @@ func (s *Store) resolveImageRefs(ctx context.Context, tx *sql.Tx, img *Image) (i
 		if id, err := lookupID(ctx, tx, `SELECT id FROM secrets WHERE name = ?`, img.PullSecret); err != nil {
 			return refs, err
 		} else if id == 0 {
-			f["pullSecret"] = "Unknown secret " + quote(img.PullSecret) + "."
+			f["pullSecret"] = fmt.Sprintf("Unknown secret %q.", img.PullSecret)
 		} else {
 			refs.secretID = sql.NullInt64{Int64: id, Valid: true}
 		}
@@ -387,7 +376,7 @@ func (s *Store) resolveImageRefs(ctx context.Context, tx *sql.Tx, img *Image) (i
 		if err != nil {
 			return refs, err
 		} else if id == 0 {
-			f["groups"] = "Unknown group " + quote(g) + "."
+			f["groups"] = fmt.Sprintf("Unknown group %q.", g)
 			continue
 		}
 		refs.groupIDs = append(refs.groupIDs, id)
@@ -424,8 +413,45 @@ func setImageGroups(ctx context.Context, tx *sql.Tx, imageID int64, groupIDs []i
 	return nil
 }
 
+// NameSuffixLen is how many random characters follow the "-" that
+// SuffixedImageName adds to a display name that is taken.
+const NameSuffixLen = 5
+
+// SuffixedImageName is the name an image gets when another image has its
+// display name already: the display name, shortened when needed so that the
+// whole stays within MaxNameLen (and ends with a letter or digit), "-" and
+// suffix: NameSuffixLen random characters of [a-z0-9] when the image is
+// created, a placeholder in the name preview.
+func SuffixedImageName(displayName, suffix string) string {
+	base := displayName
+	if room := MaxNameLen - 1 - NameSuffixLen; len(base) > room {
+		base = strings.TrimRight(base[:room], "-.")
+	}
+	return base + "-" + suffix
+}
+
+// PreviewImageName tells the name an image with this display name would get
+// if it were created now: the display name itself when no image has that
+// name (taken is false), else SuffixedImageName with placeholder for the
+// random suffix. An invalid display name is an EINVALID error with the
+// reason at "displayName".
+func (s *Store) PreviewImageName(ctx context.Context, displayName, placeholder string) (name string, taken bool, err error) {
+	if r := nameReason(displayName); r != "" {
+		return "", false, Invalid(map[string]string{"displayName": r})
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		id, err := lookupID(ctx, tx, `SELECT id FROM images WHERE name = ?`, displayName)
+		taken = id != 0
+		return err
+	})
+	if err != nil || !taken {
+		return displayName, false, err
+	}
+	return SuffixedImageName(displayName, placeholder), true, nil
+}
+
 // freeImageName returns displayName when no image has that name yet, else
-// displayName (shortened to leave room) plus "-" and five random characters.
+// SuffixedImageName with a random suffix that no image has either.
 func (s *Store) freeImageName(ctx context.Context, tx *sql.Tx, displayName string) (string, error) {
 	name := displayName
 	for try := 0; try < 20; try++ {
@@ -433,11 +459,7 @@ func (s *Store) freeImageName(ctx context.Context, tx *sql.Tx, displayName strin
 		if err != nil || id == 0 {
 			return name, err
 		}
-		base := displayName
-		if len(base) > MaxNameLen-6 {
-			base = strings.TrimRight(base[:MaxNameLen-6], "-.")
-		}
-		name = base + "-" + randomSuffix(5)
+		name = SuffixedImageName(displayName, randomSuffix(NameSuffixLen))
 	}
 	return "", Errorf(ECONFLICT, "Could not find a free name for %q.", displayName)
 }
@@ -472,5 +494,3 @@ func dedupe(xs []string) []string {
 	}
 	return out
 }
-
-func quote(s string) string { return `"` + s + `"` }

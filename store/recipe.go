@@ -28,7 +28,8 @@ const (
 	BuildInterrupted BuildStatus = "interrupted"
 )
 
-// Active reports whether a build in this state may still change.
+// Active reports whether a build in this state may still change. At most
+// one build of an image is active (see CreateBuild).
 func (s BuildStatus) Active() bool {
 	return s == BuildQueued || s == BuildRunning || s == BuildPushing
 }

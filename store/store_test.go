@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"imagehub/store"
@@ -60,6 +61,41 @@ func TestCreateImageGeneratesUniqueNames(t *testing.T) {
 	}
 	if names[1] == names[2] {
 		t.Errorf("duplicate names %v", names)
+	}
+}
+
+// TestNameSuffixRule checks that the name preview and CreateImage follow
+// one rule: the display name when it is free, else the display name
+// (shortened to fit) with "-" and NameSuffixLen characters.
+func TestNameSuffixRule(t *testing.T) {
+	s, ctx := open(t), context.Background()
+	long := strings.Repeat("a", store.MaxNameLen-3) + "-bc"
+	for _, dn := range []string{"jupyter", long} {
+		name, taken, err := s.PreviewImageName(ctx, dn, "xxxxx")
+		mustNoErr(t, err)
+		if name != dn || taken {
+			t.Errorf("preview of a free %q = %q, %v", dn, name, taken)
+		}
+		for range 2 {
+			mustNoErr(t, s.CreateImage(ctx, &store.Image{DisplayName: dn, Type: store.TypeCPU, URL: "docker.io/library/busybox:latest", Global: true}))
+		}
+		preview, taken, err := s.PreviewImageName(ctx, dn, "xxxxx")
+		mustNoErr(t, err)
+		imgs, _, err := s.ListImages(ctx, store.ImageFilter{Query: dn})
+		mustNoErr(t, err)
+		var created string
+		for _, img := range imgs {
+			if img.DisplayName == dn && img.Name != dn {
+				created = img.Name
+			}
+		}
+		base := strings.TrimSuffix(preview, "xxxxx")
+		if !taken || len(preview) > store.MaxNameLen || !strings.HasPrefix(created, base) || len(created) != len(preview) {
+			t.Errorf("%q: preview %q (taken %v), created %q: want the same rule", dn, preview, taken, created)
+		}
+	}
+	if _, _, err := s.PreviewImageName(ctx, "Bad Name", "xxxxx"); store.ErrorFields(err)["displayName"] == "" {
+		t.Errorf("preview of an invalid display name: %v", err)
 	}
 }
 
@@ -139,10 +175,14 @@ func TestImageGroupsAndSelection(t *testing.T) {
 	if len(gsel) != 2 {
 		t.Errorf("group b selection has %d images, want 2 (global, for-b)", len(gsel))
 	}
-	img, err := s.SetImageGroups(ctx, "global", false, []string{"b"})
+	img, err := s.FindImage(ctx, "global")
+	mustNoErr(t, err)
+	img.Global, img.Groups = false, []string{"b"}
+	mustNoErr(t, s.UpdateImage(ctx, img))
+	img, err = s.FindImage(ctx, "global")
 	mustNoErr(t, err)
 	if img.Global || !reflect.DeepEqual(img.Groups, []string{"b"}) {
-		t.Errorf("after SetImageGroups: global=%v groups=%v", img.Global, img.Groups)
+		t.Errorf("after setting the groups: global=%v groups=%v", img.Global, img.Groups)
 	}
 }
 
@@ -249,5 +289,67 @@ func TestBuildLifecycle(t *testing.T) {
 	}
 	if _, err := s.FindBuild(ctx, 999); store.ErrorCode(err) != store.ENOTFOUND {
 		t.Errorf("missing build: %v", err)
+	}
+}
+
+// TestOneActiveBuildPerImage starts parallel rebuilds of one image: exactly
+// one is queued, the others are refused as conflicts, and once that build
+// has finished the next one may be queued.
+func TestOneActiveBuildPerImage(t *testing.T) {
+	s, ctx := open(t), context.Background()
+	r := store.Recipe{BaseImage: "r/base:1", Pip: "numpy"}
+	mustNoErr(t, s.CreateImage(ctx, &store.Image{DisplayName: "custom", Type: store.TypeCPU, Global: true, Recipe: &r}))
+	const n = 8
+	var (
+		wg   sync.WaitGroup
+		errs = make([]error, n)
+		ids  = make([]int64, n)
+	)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, err := s.CreateBuild(ctx, "custom", r, "127.0.0.1:5000/imagehub/custom:abc")
+			if b != nil {
+				ids[i] = b.ID
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	var queued int64
+	for i, err := range errs {
+		switch store.ErrorCode(err) {
+		case "":
+			if queued != 0 {
+				t.Errorf("builds %d and %d are both queued", queued, ids[i])
+			}
+			queued = ids[i]
+		case store.ECONFLICT:
+		default:
+			t.Errorf("rebuild %d: %v, want a conflict", i, err)
+		}
+	}
+	if queued == 0 {
+		t.Fatal("no rebuild was queued")
+	}
+	active, err := s.ActiveBuilds(ctx)
+	mustNoErr(t, err)
+	if len(active) != 1 || active["custom"] == nil || active["custom"].ID != queued {
+		t.Errorf("active builds = %v, want only #%d", active, queued)
+	}
+	_, err = s.CreateBuild(ctx, "custom", r, "127.0.0.1:5000/imagehub/custom:abc")
+	if store.ErrorCode(err) != store.ECONFLICT || !strings.Contains(store.ErrorMessage(err), "still queued") {
+		t.Errorf("rebuild while #%d is queued: %v", queued, err)
+	}
+	mustNoErr(t, s.FinishBuild(ctx, queued, store.BuildCancelled, "", "cancelled"))
+	r.Pip = "numpy\npandas"
+	b, err := s.CreateBuild(ctx, "custom", r, "127.0.0.1:5000/imagehub/custom:def")
+	mustNoErr(t, err)
+	if img, _ := s.FindImage(ctx, "custom"); img.Recipe == nil || *img.Recipe != r {
+		t.Errorf("the image's recipe after build #%d: %+v, want %+v", b.ID, img.Recipe, r)
+	}
+	if active, _ := s.ActiveBuilds(ctx, "custom", "other"); len(active) != 1 || active["custom"].ID != b.ID {
+		t.Errorf("active builds after the next rebuild = %v", active)
 	}
 }

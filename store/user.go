@@ -16,9 +16,46 @@ type User struct {
 	Password string `json:"password,omitempty"`
 	Admin    bool   `json:"admin"`
 	// SessionEpoch grows with every password change; older sessions end.
-	SessionEpoch int64     `json:"-"`
-	Groups       []Member  `json:"groups"` // Username holds the group name here
-	CreatedAt    time.Time `json:"createdAt"`
+	SessionEpoch int64 `json:"-"`
+	// Groups are the groups the user belongs to, by group name.
+	Groups    []Membership `json:"groups"`
+	CreatedAt time.Time    `json:"createdAt"`
+}
+
+// Membership is one group a user belongs to, and their role in it: the
+// user's side of a group's Member.
+type Membership struct {
+	Group string `json:"group"`
+	Role  Role   `json:"role"`
+}
+
+// RoleIn returns the user's role in a group, and false when they are not
+// one of its members.
+func (u *User) RoleIn(group string) (Role, bool) {
+	for _, m := range u.Groups {
+		if m.Group == group {
+			return m.Role, true
+		}
+	}
+	return "", false
+}
+
+// Administers reports whether the user is a group admin of the group.
+func (u *User) Administers(group string) bool {
+	role, ok := u.RoleIn(group)
+	return ok && role == RoleAdmin
+}
+
+// AdministeredGroups lists, by name, the groups of which the user is a
+// group admin.
+func (u *User) AdministeredGroups() []string {
+	var out []string
+	for _, m := range u.Groups {
+		if m.Role == RoleAdmin {
+			out = append(out, m.Group)
+		}
+	}
+	return out
 }
 
 var usernameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,62})$`)
@@ -61,7 +98,7 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 	if err != nil {
 		return err
 	}
-	u.CreatedAt, u.Password, u.Groups = s.now(), "", []Member{}
+	u.CreatedAt, u.Password, u.Groups = s.now(), "", []Membership{}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO users (username, password_hash, admin, created_at) VALUES (?, ?, ?, ?)`,
 			u.Username, string(hash), u.Admin, formatTime(u.CreatedAt))
@@ -120,15 +157,15 @@ func (s *Store) findUser(ctx context.Context, tx *sql.Tx, username string) (*Use
 	} else if err != nil {
 		return nil, err
 	}
-	u.CreatedAt, u.Groups = parseTime(created), []Member{}
+	u.CreatedAt, u.Groups = parseTime(created), []Membership{}
 	rows, err := tx.QueryContext(ctx, `SELECT g.name, m.role FROM memberships m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ? ORDER BY g.name`, id)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var m Member
-		if err := rows.Scan(&m.Username, &m.Role); err != nil {
+		var m Membership
+		if err := rows.Scan(&m.Group, &m.Role); err != nil {
 			return nil, err
 		}
 		u.Groups = append(u.Groups, m)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -62,7 +63,7 @@ func hostReason(s string) string {
 // characters other than newlines and tabs.
 func textReason(s string, max int) string {
 	if utf8.RuneCountInString(s) > max {
-		return "At most " + itoa(max) + " characters."
+		return "At most " + strconv.Itoa(max) + " characters."
 	}
 	for _, r := range s {
 		if r < 0x20 && r != '\n' && r != '\t' && r != '\r' {
@@ -70,15 +71,4 @@ func textReason(s string, max int) string {
 		}
 	}
 	return ""
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
 }

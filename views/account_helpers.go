@@ -8,15 +8,15 @@ import (
 	"imagehub/store"
 )
 
-// userPath is the path of a user's admin page, plus an optional sub-path.
-func userPath(username string, rest ...string) string {
+// UserPath is the path of a user's admin page, plus an optional sub-path.
+func UserPath(username string, rest ...string) string {
 	return "/admin/users/" + url.PathEscape(username) + strings.Join(rest, "")
 }
 
 // memberPath is the path of one membership of a group, plus an optional
 // sub-path.
 func memberPath(group, username string, rest ...string) string {
-	return groupPath(group, "/members/"+url.PathEscape(username)) + strings.Join(rest, "")
+	return GroupPath(group, "/members/"+url.PathEscape(username)) + strings.Join(rest, "")
 }
 
 // tokenPath is the path of an API token, plus an optional sub-path.
@@ -78,18 +78,4 @@ func ownGroup(p ImageFormProps) string {
 		return p.Owner
 	}
 	return p.Scope.Group
-}
-
-// adminGroups lists the groups a user administers, by name.
-func adminGroups(u *store.User) []string {
-	if u == nil {
-		return nil
-	}
-	var out []string
-	for _, m := range u.Groups {
-		if m.Role == store.RoleAdmin {
-			out = append(out, m.Username)
-		}
-	}
-	return out
 }

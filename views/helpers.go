@@ -36,7 +36,7 @@ func navItems(u *store.User) []navItem {
 	if u != nil && !u.Admin {
 		// A group admin manages their groups' own images (administrators
 		// see them all under Images).
-		for _, g := range adminGroups(u) {
+		for _, g := range u.AdministeredGroups() {
 			sc := GroupScope(g)
 			items = append(items, navItem{sc.Nav(), sc.ImagesTitle(), sc.ImagesPath()})
 		}
@@ -69,8 +69,8 @@ func jsonAttr(v any) string {
 	return string(b)
 }
 
-// groupPath is the path of a group, plus an optional sub-path.
-func groupPath(name string, rest ...string) string {
+// GroupPath is the path of a group, plus an optional sub-path.
+func GroupPath(name string, rest ...string) string {
 	return "/admin/groups/" + url.PathEscape(name) + strings.Join(rest, "")
 }
 
@@ -111,8 +111,10 @@ func showing(p ImagesTableProps) string {
 	return fmt.Sprintf("%d–%d of %d", first, last, p.Total)
 }
 
-// accessText says who may use an image: "Global" or its groups.
-func accessText(img *store.Image) string {
+// AccessText says who may use an image: "Global", its groups, or "No group
+// yet". The images table, the image page and the notice after Edit Groups
+// say it alike.
+func AccessText(img *store.Image) string {
 	switch {
 	case img.Global:
 		return "Global"
@@ -281,17 +283,6 @@ func statusLabel(s store.BuildStatus) string {
 		return "Interrupted"
 	}
 	return string(s)
-}
-
-// activeBuild returns the queued or running build of a history (newest
-// first), or nil when none is.
-func activeBuild(builds []*store.Build) *store.Build {
-	for _, b := range builds {
-		if b.Status.Active() {
-			return b
-		}
-	}
-	return nil
 }
 
 // canChooseSecret tells whether the signed-in user may pick a pull secret:

@@ -213,7 +213,7 @@ func ImagePage(p ImagePageProps) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			if b := activeBuild(p.Builds); b != nil {
+			if b := p.Active; b != nil {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 18, "<div class=\"notice building\" id=\"building-notice\"><a href=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
@@ -421,7 +421,7 @@ func ImagePage(p ImagePageProps) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var24 string
-			templ_7745c5c3_Var24, templ_7745c5c3_Err = templ.JoinStringErrs(accessText(p.Image))
+			templ_7745c5c3_Var24, templ_7745c5c3_Err = templ.JoinStringErrs(AccessText(p.Image))
 			if templ_7745c5c3_Err != nil {
 				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/image_page.templ`, Line: 72, Col: 29}
 			}

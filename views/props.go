@@ -69,8 +69,8 @@ type ImagesTableProps struct {
 	// CSRF is for the delete buttons' no-script fallback form.
 	CSRF string
 	// Building maps the images with a build queued or running to that
-	// build; while any is, the table refreshes itself.
-	Building map[string]int64
+	// build (store.ActiveBuilds); while any is, the table refreshes itself.
+	Building map[string]*store.Build
 }
 
 // Image form kinds: an image that exists in a registry, or one that
@@ -192,6 +192,8 @@ type ImagePageProps struct {
 	Image *store.Image
 	// Builds is the build history of a custom image, newest first.
 	Builds []*store.Build
+	// Active is its build that is queued or running, nil when none is.
+	Active *store.Build
 }
 
 // ImageGroupsProps is the "Edit Groups" form of an image.

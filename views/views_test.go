@@ -3,6 +3,7 @@ package views
 import (
 	"context"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -179,5 +180,19 @@ func TestSelectionHint(t *testing.T) {
 	doc.Find("nav.mainnav a").Each(func(_ int, a *goquery.Selection) { nav = append(nav, a.AttrOr("href", "")) })
 	if strings.Join(nav, " ") != "/images /account/tokens" {
 		t.Errorf("a user's navigation = %v, want only My images and API tokens", nav)
+	}
+}
+
+// TestDescriptionLimit: the form allows and announces the limit the store
+// checks.
+func TestDescriptionLimit(t *testing.T) {
+	doc, _ := renderDoc(t, ImageForm(ImageFormProps{Page: adminPage("Add an image")}))
+	want := strconv.Itoa(store.MaxDescriptionLen)
+	field := doc.Find("textarea#description")
+	if got := field.AttrOr("maxlength", ""); got != want {
+		t.Errorf("maxlength = %q, want %s", got, want)
+	}
+	if help := field.Parent().Text(); !strings.Contains(help, "at most "+want+" characters") {
+		t.Errorf("the description's help does not say %s: %q", want, strings.TrimSpace(help))
 	}
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -87,4 +88,14 @@ func (s *Server) logout(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+// safeNext returns where to go after signing in: a local path only, so that
+// the sign-in form cannot be used to send people to another site.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
+		strings.ContainsAny(next, "\r\n") {
+		return ""
+	}
+	return next
 }

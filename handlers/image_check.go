@@ -13,39 +13,6 @@ import (
 	"imagehub/views"
 )
 
-// namePreview answers, as the display name is typed, with the name the store
-// would give the image: the display name itself when no image has it yet,
-// else the display name with "-" and five random characters (shown as xxxxx).
-// An invalid display name gets its reason instead.
-func (s *Server) namePreview(c echo.Context) error {
-	dn := c.QueryParam("displayName")
-	p := views.NamePreviewProps{}
-	if dn != "" {
-		p = s.previewName(c.Request().Context(), dn)
-	}
-	return render(c, http.StatusOK, views.NamePreview(p))
-}
-
-func (s *Server) previewName(ctx context.Context, dn string) views.NamePreviewProps {
-	probe := &store.Image{DisplayName: dn, Type: store.TypeCPU, URL: "x", Owner: store.OwnerSystem}
-	if reason := store.ErrorFields(probe.Validate())["displayName"]; reason != "" {
-		return views.NamePreviewProps{Reason: reason}
-	}
-	_, err := s.store.FindImage(ctx, dn)
-	switch store.ErrorCode(err) {
-	case store.ENOTFOUND:
-		return views.NamePreviewProps{Name: dn}
-	case "":
-		base := dn
-		if len(base) > store.MaxNameLen-6 {
-			base = strings.TrimRight(base[:store.MaxNameLen-6], "-.")
-		}
-		return views.NamePreviewProps{Name: base + "-xxxxx", Taken: true}
-	}
-	s.log.Error("name preview", "err", err)
-	return views.NamePreviewProps{Reason: "The name cannot be previewed right now."}
-}
-
 // checkTimeout bounds a Check, so that an unreachable registry answers soon.
 const checkTimeout = 20 * time.Second
 
@@ -69,7 +36,7 @@ func (s *Server) checkImage(c echo.Context) error {
 	ctx := c.Request().Context()
 	var auth *remote.Auth
 	if secret := c.FormValue("pullSecret"); secret != "" && c.FormValue("usePullSecret") != "" {
-		if !currentUser(c).Admin {
+		if !mayUsePullSecret(currentUser(c), secret, "") {
 			return render(c, http.StatusUnprocessableEntity, views.CheckResult(views.CheckProps{Reference: ref,
 				Error: "Only an administrator may check with a pull secret: it holds their registry credentials."}))
 		}
@@ -83,7 +50,7 @@ func (s *Server) checkImage(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	info, err := s.inspect(ctx, ref, auth, s.insecure[registryHost(ref)])
+	info, err := s.inspect(ctx, ref, auth, s.insecure[remote.Host(ref)])
 	if err != nil {
 		return render(c, http.StatusOK, views.CheckResult(views.CheckProps{Reference: ref, Error: sentence(err.Error())}))
 	}
@@ -91,11 +58,4 @@ func (s *Server) checkImage(c echo.Context) error {
 		Reference: ref, Digest: info.Digest, MediaType: info.MediaType,
 		Platforms: info.Platforms, Size: info.Size, User: info.User,
 	}))
-}
-
-// registryHost is the registry part of a normalised reference
-// ("docker.io/library/busybox:latest" → "docker.io").
-func registryHost(ref string) string {
-	host, _, _ := strings.Cut(ref, "/")
-	return strings.ToLower(host)
 }

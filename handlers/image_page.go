@@ -1,0 +1,30 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"imagehub/views"
+)
+
+// imagePage shows one image and, for a custom image, its builds.
+func (s *Server) imagePage(c echo.Context) error {
+	ctx, sc := c.Request().Context(), scopeOf(c)
+	img, err := s.scopedImage(ctx, sc, c.Param("name"))
+	if err != nil {
+		return err
+	}
+	p := views.ImagePageProps{Page: s.page(c, img.DisplayName, sc.Nav()), Scope: sc, Image: img}
+	if img.Recipe != nil {
+		if p.Builds, err = s.store.ListBuilds(ctx, img.Name); err != nil {
+			return err
+		}
+		active, err := s.store.ActiveBuilds(ctx, img.Name)
+		if err != nil {
+			return err
+		}
+		p.Active = active[img.Name]
+	}
+	return render(c, http.StatusOK, views.ImagePage(p))
+}
