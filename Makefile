@@ -1,22 +1,36 @@
 # imagehub — the two commands a newcomer needs are `make run` and `make test`.
 # Both install what they need first (Debian packages via .ci/install.sh).
+# `make unit` is the quick edit-test loop: no root, no apt, no browser.
 
 # buildah and containers/image: no gpgme, no btrfs headers needed; cgo stays on.
 export GOFLAGS := -tags=containers_image_openpgp,exclude_graphdriver_btrfs
 export CGO_ENABLED := 1
 TEMPL := go run github.com/a-h/templ/cmd/templ@v0.3.1100
+STATICCHECK := go run honnef.co/go/tools/cmd/staticcheck@v0.7.0
 DATA ?= ./data
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: run test install build generate check-generated vet bench base-images lint
+# The packages with concurrency of their own (the log fan-out, the queue and
+# its runner, the web layer with SSE) run under the race detector.
+RACE_PKGS := ./buildah/buildlog ./buildah/queue ./handlers
+# The packages that build images for real (root, buildah, a registry) and the
+# end-to-end tests of the binary; `make unit` leaves them out.
+BUILD_PKGS := ./buildah/worker ./cmd/imagehub
+
+.PHONY: run test unit install build generate check-generated lint bench base-images
 
 ## run: install what is needed, build, and serve on $(ADDR) with data in $(DATA)
 run: install build
 	./imagehub serve --addr $(ADDR) --data $(DATA)
 
-## test: install what is needed, check generated code and formatting, vet, run every test
-test: install check-generated vet
-	go test -count=1 -timeout 80m ./...
+## test: install what is needed, check generated code and formatting, lint, run every test
+test: install check-generated lint
+	go test -count=1 -race -timeout 30m $(RACE_PKGS)
+	go test -count=1 -timeout 80m $$(go list ./... | grep -v -x $(foreach p,$(RACE_PKGS),-e imagehub/$(p:./%=%)))
+
+## unit: the fast tests (no root, no apt, no browser), for the edit-test loop
+unit:
+	go test -count=1 -short $$(go list ./... | grep -v -x $(foreach p,$(BUILD_PKGS),-e imagehub/$(p:./%=%)))
 
 install:
 	./.ci/install.sh
@@ -33,13 +47,15 @@ check-generated:
 	@git diff --exit-code -- views || (echo "views: generated templ code is stale; run make generate and commit" && exit 1)
 	@test -z "$$(gofmt -l cmd handlers store buildah views static)" || (gofmt -l cmd handlers store buildah views static; echo "gofmt needed" && exit 1)
 
-vet:
+## lint: go vet and staticcheck (a pinned version)
+lint:
 	go vet ./...
+	$(STATICCHECK) ./...
 
 ## bench: benchmarks (build vs buildah CLI, rebuild, SSE fan-out); figures are ratios to a baseline of the same run
 bench: install
-	go test -count=1 -run '^$$' -bench Build -benchtime 5x -timeout 60m ./buildah
-	go test -count=1 -run '^$$' -bench 'SSE|LogHub' -benchtime 500x ./handlers ./buildah
+	go test -count=1 -run '^$$' -bench Build -benchtime 5x -timeout 60m ./buildah/worker
+	go test -count=1 -run '^$$' -bench 'SSE|Hub' -benchtime 500x ./handlers ./buildah/buildlog
 
 ## base-images: build offline busybox and debian-minbase images and push them to the registry of a running imagehub
 base-images: build

@@ -18,9 +18,13 @@ import (
 const chromiumPath = "/usr/bin/chromium"
 
 // newBrowser starts a headless chromium with a fresh profile. The test is
-// skipped when chromium is missing, except in CI, where it must run.
+// skipped with -short (make unit), and when chromium is missing, except in
+// CI, where it must run.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("the browser test is skipped with -short")
+	}
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("CI") == "" {
 			t.Skipf("%s is missing (run .ci/install.sh); skipped outside CI", chromiumPath)

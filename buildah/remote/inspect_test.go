@@ -4,6 +4,7 @@ import (
 	"context"
 	"imagehub/buildah/internal/buildtest"
 	"imagehub/buildah/remote"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -67,11 +68,17 @@ func TestInspectErrors(t *testing.T) {
 		}
 	})
 	t.Run("context deadline", func(t *testing.T) {
-		// 192.0.2.0/24 (TEST-NET-1) is never routed: only the deadline ends the wait.
+		// A loopback listener that accepts and never answers: only the
+		// deadline ends the wait (tests send packets to 127.0.0.0/8 only).
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancel()
 		start := time.Now()
-		if _, err := remote.Inspect(ctx, "192.0.2.1/x/y:z", nil, false); err == nil {
+		if _, err := remote.Inspect(ctx, ln.Addr().String()+"/x/y:z", nil, true); err == nil {
 			t.Error("Inspect of an unroutable registry succeeded")
 		}
 		if d := time.Since(start); d > 5*time.Second {

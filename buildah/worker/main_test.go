@@ -97,8 +97,6 @@ func readEvents(t *testing.T, path string) []workerspec.Event {
 	return events
 }
 
-const buildTags = "containers_image_openpgp exclude_graphdriver_btrfs"
-
 // Stand-ins for the package managers: they record their arguments in
 // /recorded.txt, so a test can read from the pushed image what ran.
 const (
