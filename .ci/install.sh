@@ -5,7 +5,9 @@ set -euo pipefail
 need=(
   gcc libc6-dev              # cgo: go-sqlite3, buildah's chroot isolation and rootless re-exec
   busybox-static debootstrap # offline base images (make base-images)
-  uidmap                     # rootless builds: newuidmap/newgidmap
+  uidmap                     # rootless builds and RUN steps' user namespaces: newuidmap/newgidmap
+  runc                       # RUN steps run under runc (OCI isolation); Debian's crun fails on cgroup v1
+  slirp4netns iptables       # each build's own network: user-mode networking, and its policy
   skopeo                     # tests: an independent client checks what was pushed
   buildah                    # benchmarks: Debian's buildah 1.28 CLI, the baseline imagehub is compared with
   chromium chromium-driver   # tests: the browser test
@@ -29,5 +31,10 @@ fi
 for f in /etc/subuid /etc/subgid; do
   grep -qs '^imagehub:' "$f" || echo "imagehub:100000:65536" | $SUDO tee -a "$f" >/dev/null
 done
+# slirp4netns opens /dev/net/tun for rootless builds: Debian's udev makes it 0666; some
+# machines (containers, VMs without udev) leave it 0600.
+if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+  $SUDO chmod 0666 /dev/net/tun
+fi
 # templ generates the Go code of views/; its version is the one in go.mod.
 command -v templ >/dev/null || go install github.com/a-h/templ/cmd/templ@v0.3.1100

@@ -49,6 +49,9 @@ type LocalRunner struct {
 	// Storage is the store whose leftover working containers are removed
 	// after a worker was killed or failed.
 	Storage workerspec.Storage
+	// Env holds NAME=value pairs added to a worker's environment, which is
+	// otherwise WorkerEnv's.
+	Env []string
 
 	// cleanup replaces removeContainers in tests.
 	cleanup func(workerspec.Storage, int64) (int, error)
@@ -123,6 +126,7 @@ func (r LocalRunner) removeContainers(st workerspec.Storage, buildID int64) (int
 		"--graph-root", st.GraphRoot, "--run-root", st.RunRoot, "--driver", st.Driver)
 	var stderr bytes.Buffer
 	cmd := exec.Command(exe, args...)
+	cmd.Env = append(WorkerEnv(""), r.Env...)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -162,7 +166,7 @@ func (r LocalRunner) startProcess(exe string, args []string, spec workerspec.Spe
 		if ownMounts {
 			cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
 		}
-		cmd.Env = WorkerEnv(spec.TmpDir)
+		cmd.Env = append(WorkerEnv(spec.TmpDir), r.Env...)
 		return cmd
 	}
 	// As root, the worker gets a mount namespace of its own (with private
@@ -192,10 +196,22 @@ func (r LocalRunner) startProcess(exe string, args []string, spec workerspec.Spe
 	return j, nil
 }
 
-// WorkerEnv is the server's environment with TMPDIR pointing at the build's
-// own temporary folder, so that nothing the worker does spills into /tmp.
+// workerEnvAllowed are the variables of the server's environment a worker
+// keeps: what finding programs, the locale and the runtime folder need.
+// Nothing else passes (IMAGEHUB_SECRET_KEY and IMAGEHUB_ADMIN_PASSWORD
+// least of all).
+var workerEnvAllowed = []string{"PATH", "HOME", "LANG", "LC_ALL", "XDG_RUNTIME_DIR"}
+
+// WorkerEnv is the environment a worker starts with: the allowed variables
+// of the server's environment, and TMPDIR pointing at the build's own
+// temporary folder, so that nothing the worker does spills into /tmp.
 func WorkerEnv(tmpDir string) []string {
-	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "TMPDIR=") })
+	var env []string
+	for _, name := range workerEnvAllowed {
+		if v, ok := os.LookupEnv(name); ok {
+			env = append(env, name+"="+v)
+		}
+	}
 	if tmpDir != "" {
 		env = append(env, "TMPDIR="+tmpDir)
 	}

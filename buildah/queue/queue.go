@@ -48,6 +48,9 @@ type Config struct {
 	PushAuth *remote.Auth
 	// Insecure lists registry hosts reached over plain http.
 	Insecure []string
+	// AllowCIDRs are private address ranges RUN steps may reach
+	// (--build-allow-cidr); by default they reach none.
+	AllowCIDRs []string
 	// TmpRoot holds each build's temporary folder; empty means the system's.
 	TmpRoot string
 	// Poll is how often the queue looks for queued builds even when nobody
@@ -394,7 +397,7 @@ func (q *Queue) execute(ctx context.Context, a *activeBuild, b *store.Build, log
 	if err != nil {
 		return failed("%s", workerspec.Reason(err))
 	}
-	if err := os.MkdirAll(spec.TmpDir, 0o700); err != nil {
+	if err := makeTraversable(spec.TmpDir); err != nil {
 		return failed("making the build's temporary folder: %s", workerspec.Reason(err))
 	}
 	defer q.removeTmpDir(b.ID)
@@ -422,6 +425,7 @@ func (q *Queue) workerSpec(ctx context.Context, b *store.Build) (workerspec.Spec
 	spec := workerspec.Spec{
 		BuildID: b.ID, Storage: q.cfg.Storage, TmpDir: q.tmpDir(b.ID), BaseImage: base, Packages: pkgs,
 		Target: b.TargetImage, PushAuth: q.cfg.PushAuth, Insecure: q.cfg.Insecure,
+		AllowCIDRs: q.cfg.AllowCIDRs,
 	}
 	if b.Recipe.PullSecret != "" {
 		host, user, pass, err := q.cfg.Store.SecretAuth(ctx, b.Recipe.PullSecret)
@@ -436,6 +440,17 @@ func (q *Queue) workerSpec(ctx context.Context, b *store.Build) (workerspec.Spec
 		spec.PullAuth = &remote.Auth{Username: user, Password: pass}
 	}
 	return spec, nil
+}
+
+// makeTraversable makes a build's temporary folder, and the folder that holds
+// them, 0711: RUN steps run as subordinate ids, and runc, as those, must pass
+// through them to the container's root file system; nobody but the owner may
+// list them.
+func makeTraversable(dir string) error {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return err
+	}
+	return errors.Join(os.Chmod(filepath.Dir(dir), 0o711), os.Chmod(dir, 0o711))
 }
 
 func (q *Queue) tmpDir(id int64) string {

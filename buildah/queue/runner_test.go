@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,6 +120,7 @@ func testRunner(t *testing.T, mode string) (LocalRunner, *cleanups) {
 	return LocalRunner{
 		Exe:     os.Args[0],
 		Args:    []string{"-test.run=^TestRunnerHelperWorker$", "--", "build-worker"},
+		Env:     []string{helperEnv + "=" + mode},
 		cleanup: c.record,
 	}, c
 }
@@ -377,5 +379,26 @@ func TestLocalRunnerReap(t *testing.T) {
 	}
 	if ids := c.get(); len(ids) != 3 || ids[2] != 11 {
 		t.Errorf("cleaned up %v, want 11 each time", ids)
+	}
+}
+
+// TestWorkerEnvIsAllowlisted: a worker runs code from outside (a base image,
+// packages), so it gets none of the server's secrets from the environment.
+func TestWorkerEnvIsAllowlisted(t *testing.T) {
+	t.Setenv("IMAGEHUB_SECRET_KEY", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+	t.Setenv("IMAGEHUB_ADMIN_PASSWORD", "admin-password-1")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "cloud-secret")
+	t.Setenv("PATH", "/usr/bin:/bin")
+	env := WorkerEnv("/tmp/build-9")
+	joined := strings.Join(env, "\n")
+	for _, bad := range []string{"IMAGEHUB_SECRET_KEY", "IMAGEHUB_ADMIN_PASSWORD", "AWS_SECRET_ACCESS_KEY", "cloud-secret"} {
+		if strings.Contains(joined, bad) {
+			t.Errorf("the worker's environment holds %s:\n%s", bad, joined)
+		}
+	}
+	for _, want := range []string{"PATH=/usr/bin:/bin", "TMPDIR=/tmp/build-9"} {
+		if !slices.Contains(env, want) {
+			t.Errorf("the worker's environment lacks %s:\n%s", want, joined)
+		}
 	}
 }

@@ -71,7 +71,7 @@ func MakeBaseImage(ctx context.Context, spec BaseImageSpec, log io.Writer) (stri
 		return "", err
 	}
 	log = &syncWriter{w: log}
-	env, err := enterBuildEnv(spec.TmpDir, log)
+	env, err := enterBuildEnv(workerspec.Spec{TmpDir: spec.TmpDir, Target: spec.Target, PushAuth: spec.PushAuth}, log)
 	if err != nil {
 		return "", err
 	}
@@ -120,8 +120,7 @@ func buildBaseImage(ctx context.Context, spec BaseImageSpec, env *buildEnv, log 
 	if err != nil {
 		return "", buildError(err, text, tail.lastLine())
 	}
-	sys := remote.SystemContext(spec.PushAuth, isInsecure(target, spec.Insecure))
-	return pushImage(ctx, store, env, id, target, sys, log)
+	return pushImage(ctx, store, env, id, target, env.systemContext(target, spec.Insecure), log)
 }
 
 // baseContainerfile is the Containerfile of a base image.

@@ -168,6 +168,20 @@ func pushTestBase(t *testing.T, reg *registry.Server, s workerspec.Storage, b te
 	return ref, digest
 }
 
+// traversableDir is a t.TempDir that RUN steps' container root, a
+// subordinate id, may pass through (0711 up to /tmp), as the server's own
+// build folders are.
+func traversableDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
 // recorder collects a worker's events.
 type recorder struct {
 	mu     sync.Mutex
@@ -230,7 +244,7 @@ func runTestWorker(t *testing.T, ctx context.Context, spec workerspec.Spec) (*re
 // testSpec is a worker spec for one build in a test. Its temporary folder is
 // removed the way the server removes it.
 func testSpec(t *testing.T, id int64, s workerspec.Storage, reg *registry.Server, base, target string, p recipe.Packages) workerspec.Spec {
-	tmp := filepath.Join(t.TempDir(), "build")
+	tmp := filepath.Join(traversableDir(t), "build")
 	if err := os.Mkdir(tmp, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,8 @@ func TestWorkerCommandHelper(t *testing.T) {
 // helperRunner is a runner whose workers are TestWorkerCommandHelper; the
 // caller sets workerHelperEnv.
 func helperRunner(st workerspec.Storage) queue.LocalRunner {
-	return queue.LocalRunner{Exe: os.Args[0], Args: []string{"-test.run=^TestWorkerCommandHelper$", "--"}, Storage: st}
+	return queue.LocalRunner{Exe: os.Args[0], Args: []string{"-test.run=^TestWorkerCommandHelper$", "--"}, Storage: st,
+		Env: []string{workerHelperEnv + "=1"}}
 }
 
 func TestWorkerMainReportsFailureAsEvent(t *testing.T) {

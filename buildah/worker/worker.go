@@ -3,6 +3,8 @@ package worker
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"imagehub/buildah/recipe"
@@ -27,6 +29,8 @@ import (
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/archive"
+	"go.podman.io/storage/pkg/idtools"
+	"go.podman.io/storage/pkg/unshare"
 	"golang.org/x/sys/unix"
 )
 
@@ -99,11 +103,17 @@ func Run(ctx context.Context, spec workerspec.Spec, log io.Writer, events func(w
 
 // buildAndPush does the work of a build that is not up to date.
 func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log io.Writer, events func(workerspec.Event)) (string, error) {
-	env, err := enterBuildEnv(spec.TmpDir, log)
+	env, err := enterBuildEnv(spec, log)
 	if err != nil {
 		return "", err
 	}
 	defer env.leave()
+	network, err := newBuildNet(spec.AllowCIDRs)
+	if err != nil {
+		return "", err
+	}
+	defer network.Close()
+	env.netns = network.Path()
 	store, err := OpenStore(spec.Storage)
 	if err != nil {
 		return "", err
@@ -116,7 +126,7 @@ func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log 
 	imageID, err := buildImage(ctx, store, env, buildParams{
 		containerfile: containerfile,
 		output:        target,
-		pull:          pullContext(spec),
+		pull:          env.systemContext(spec.BaseImage, spec.Insecure),
 		layers:        true,
 		suffix:        ContainerSuffix(spec.BuildID),
 		log:           tail,
@@ -125,7 +135,7 @@ func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log 
 		return "", buildError(err, text, tail.lastLine())
 	}
 	events(workerspec.Event{Phase: workerspec.PhasePushing})
-	return pushImage(ctx, store, env, imageID, target, pushContext(spec, target), log)
+	return pushImage(ctx, store, env, imageID, target, env.systemContext(target, spec.Insecure), log)
 }
 
 // writeRecipeContainerfile generates the recipe's Containerfile, restoring
@@ -152,17 +162,6 @@ func writeRecipeContainerfile(ctx context.Context, spec workerspec.Spec, log io.
 	return path, text, nil
 }
 
-// pullContext is the containers/image configuration for pulling the base
-// image: its credentials, and plain http when its registry is insecure.
-func pullContext(spec workerspec.Spec) *types.SystemContext {
-	return remote.SystemContext(spec.PullAuth, isInsecure(spec.BaseImage, spec.Insecure))
-}
-
-// pushContext is the configuration for pushing to target.
-func pushContext(spec workerspec.Spec, target string) *types.SystemContext {
-	return remote.SystemContext(spec.PushAuth, isInsecure(target, spec.Insecure))
-}
-
 // isInsecure reports whether ref's registry host is one of the insecure ones.
 func isInsecure(ref string, insecure []string) bool {
 	named, err := reference.ParseNormalizedNamed(ref)
@@ -172,13 +171,22 @@ func isInsecure(ref string, insecure []string) bool {
 	return slices.Contains(insecure, reference.Domain(named))
 }
 
-// buildEnv is what a buildah build of this package runs in: a signature
-// policy of its own and an empty build context in the build's temporary
-// folder, with TMPDIR and the process-wide logrus logger redirected until
-// leave is called.
+// buildEnv is what a buildah build of this package runs in, all inside the
+// build's temporary folder: a signature policy of its own, an empty build
+// context, the registry credentials of this build only, runc's state, and
+// the /sys that RUN steps see; with TMPDIR and the process-wide logrus
+// logger redirected until leave is called.
 type buildEnv struct {
-	policyPath string
-	contextDir string
+	policyPath     string
+	contextDir     string
+	authFile       string
+	registriesConf string
+	runcRoot       string
+	emptySys       string
+	// netns is the path of the build's network namespace.
+	netns string
+	// uids and gids map RUN steps' ids to subordinate ones.
+	uids, gids []specs.LinuxIDMapping
 	leave      func()
 }
 
@@ -186,21 +194,37 @@ type buildEnv struct {
 // from the images an administrator chose and checks no signatures.
 const insecureAcceptAnything = `{"default":[{"type":"insecureAcceptAnything"}]}`
 
-// enterBuildEnv prepares tmpDir for a build (policy file, empty build
-// context) and points TMPDIR and logrus at it and at log until leave is
-// called.
-func enterBuildEnv(tmpDir string, log io.Writer) (*buildEnv, error) {
+// enterBuildEnv prepares spec.TmpDir for a build and points TMPDIR and logrus
+// at it and at log until leave is called. The folder is opened to others for
+// traversal only (0711): runc, in the build's user namespace, mounts the
+// container's root file system from below it.
+func enterBuildEnv(spec workerspec.Spec, log io.Writer) (*buildEnv, error) {
+	tmp := spec.TmpDir
 	env := &buildEnv{
-		policyPath: filepath.Join(tmpDir, "policy.json"),
-		contextDir: filepath.Join(tmpDir, "context"),
+		policyPath:     filepath.Join(tmp, "policy.json"),
+		contextDir:     filepath.Join(tmp, "context"),
+		authFile:       filepath.Join(tmp, "auth.json"),
+		registriesConf: filepath.Join(tmp, "registries.conf"),
+		runcRoot:       filepath.Join(tmp, "runc"),
+		emptySys:       filepath.Join(tmp, "sys"),
 	}
-	if err := os.MkdirAll(env.contextDir, 0o755); err != nil {
+	var err error
+	if env.uids, env.gids, err = runIDMappings(); err != nil {
+		return nil, err
+	}
+	err = errors.Join(
+		os.Chmod(tmp, 0o711),
+		os.MkdirAll(env.contextDir, 0o755),
+		os.MkdirAll(env.runcRoot, 0o700),
+		os.MkdirAll(filepath.Join(env.emptySys, "fs", "cgroup"), 0o755),
+		os.WriteFile(env.policyPath, []byte(insecureAcceptAnything), 0o644),
+		os.WriteFile(env.registriesConf, nil, 0o644),
+		writeAuthFile(env.authFile, spec),
+	)
+	if err != nil {
 		return nil, fmt.Errorf("build folder: %w", err)
 	}
-	if err := os.WriteFile(env.policyPath, []byte(insecureAcceptAnything), 0o644); err != nil {
-		return nil, fmt.Errorf("build folder: %w", err)
-	}
-	restoreTmp := setEnv("TMPDIR", tmpDir)
+	restoreTmp := setEnv("TMPDIR", tmp)
 	oldOut := logrus.StandardLogger().Out
 	logrus.SetOutput(log)
 	env.leave = func() {
@@ -208,6 +232,39 @@ func enterBuildEnv(tmpDir string, log io.Writer) (*buildEnv, error) {
 		restoreTmp()
 	}
 	return env, nil
+}
+
+// writeAuthFile writes the build's credentials as a containers auth file
+// (0600), each under the one registry host it belongs to: the pull secret
+// under the base image's host, the push credential under the target's. No
+// other host is ever offered them, and the host's default auth file
+// (/run/containers/<uid>/auth.json, which may belong to root) is never read.
+func writeAuthFile(path string, spec workerspec.Spec) error {
+	auths := map[string]map[string]string{}
+	add := func(ref string, a *remote.Auth) {
+		norm, err := remote.NormalizeReference(ref)
+		if a == nil || err != nil {
+			return
+		}
+		auths[remote.Host(norm)] = map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(a.Username + ":" + a.Password))}
+	}
+	add(spec.BaseImage, spec.PullAuth)
+	add(spec.Target, spec.PushAuth)
+	data, err := json.Marshal(map[string]any{"auths": auths})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
+}
+
+// systemContext is the containers/image configuration for reaching ref's
+// registry from a build: the build's auth file and no system-wide registry
+// configuration.
+func (env *buildEnv) systemContext(ref string, insecure []string) *types.SystemContext {
+	sys := remote.SystemContext(nil, isInsecure(ref, insecure))
+	sys.AuthFilePath = env.authFile
+	sys.SystemRegistriesConfPath = env.registriesConf
+	return sys
 }
 
 // setEnv sets a variable of this process and returns how to undo that.
@@ -239,24 +296,45 @@ func buildImage(ctx context.Context, store storage.Store, env *buildEnv, p build
 	return id, err
 }
 
-// buildOptions are the buildah options every build of this service uses:
-// chroot isolation (no runc, works rootless), RUN steps in the host network
-// namespace with a no-op network backend, the process's own resource limits,
-// the build's own signature policy, and every message into the log.
+// buildOptions are the buildah options every build of this service uses.
+// Each RUN step runs under runc (OCI isolation) in its own PID, IPC, mount,
+// UTS and user namespaces, with container root mapped to subordinate ids
+// (never the server's uid), and in the build's own network namespace (see
+// network.go) with slirp's DNS. RUN steps see an empty /sys: sysfs cannot be
+// mounted in a user namespace that does not own the network namespace. Then
+// the process's own resource limits, the build's signature policy, and every
+// message into the log.
 func buildOptions(env *buildEnv, p buildParams) define.BuildOptions {
+	isolation := define.IsolationOCI
+	if unshare.IsRootless() {
+		isolation = define.IsolationOCIRootless
+	}
+	namespaces := define.NamespaceOptions{{Name: string(specs.UserNamespace)}}
+	network := define.NetworkDisabled // a base image build has no RUN step
+	if env.netns != "" {
+		namespaces = append(namespaces, define.NamespaceOption{Name: string(specs.NetworkNamespace), Path: env.netns})
+		network = define.NetworkEnabled
+	}
 	return define.BuildOptions{
-		ContextDirectory:        env.contextDir,
-		PullPolicy:              define.PullIfNewer,
-		Isolation:               define.IsolationChroot,
-		Output:                  p.output,
-		Out:                     p.log,
-		Err:                     p.log,
-		ReportWriter:            p.log,
-		SystemContext:           p.pull,
-		SignaturePolicyPath:     env.policyPath,
-		CommonBuildOpts:         &define.CommonBuildOptions{Ulimit: processUlimits()},
-		NamespaceOptions:        define.NamespaceOptions{{Name: string(specs.NetworkNamespace), Host: true}},
-		ConfigureNetwork:        define.NetworkEnabled,
+		ContextDirectory:    env.contextDir,
+		PullPolicy:          define.PullIfNewer,
+		Isolation:           isolation,
+		Runtime:             "runc",
+		RuntimeArgs:         []string{"--root", env.runcRoot},
+		Output:              p.output,
+		Out:                 p.log,
+		Err:                 p.log,
+		ReportWriter:        p.log,
+		SystemContext:       p.pull,
+		SignaturePolicyPath: env.policyPath,
+		CommonBuildOpts: &define.CommonBuildOptions{
+			Ulimit:     processUlimits(),
+			DNSServers: []string{slirpDNS},
+		},
+		NamespaceOptions:        namespaces,
+		IDMappingOptions:        &define.IDMappingOptions{UIDMap: env.uids, GIDMap: env.gids},
+		TransientMounts:         []string{env.emptySys + ":/sys:ro"},
+		ConfigureNetwork:        network,
 		NetworkInterface:        noNetwork{},
 		OutputFormat:            define.OCIv1ImageManifest,
 		Layers:                  p.layers,
@@ -266,6 +344,33 @@ func buildOptions(env *buildEnv, p buildParams) define.BuildOptions {
 		MaxPullPushRetries:      registryRetries,
 		PullPushRetryDelay:      registryRetryDelay,
 	}
+}
+
+// runUser is the user whose subordinate ids (/etc/subuid, /etc/subgid) RUN
+// steps run as when the worker is root; .ci/install.sh creates it.
+const runUser = "imagehub"
+
+// runIDMappings maps the ids of RUN steps (0 to 65535, container root
+// included) to ids that are not the server's. As root: the subordinate range
+// of the imagehub user. In a rootless worker's user namespace, whose id 0 is
+// the server's own uid: ids 1 and up, the user's subordinate range.
+func runIDMappings() (uids, gids []specs.LinuxIDMapping, err error) {
+	if unshare.IsRootless() {
+		m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1, Size: 65536}}
+		return m, m, nil
+	}
+	ids, err := idtools.NewIDMappings(runUser, runUser)
+	if err != nil {
+		return nil, nil, fmt.Errorf("RUN steps run as subordinate ids of the user %q: %w (add %s:100000:65536 to /etc/subuid and /etc/subgid)", runUser, err, runUser)
+	}
+	conv := func(in []idtools.IDMap) []specs.LinuxIDMapping {
+		var out []specs.LinuxIDMapping
+		for _, m := range in {
+			out = append(out, specs.LinuxIDMapping{ContainerID: uint32(m.ContainerID), HostID: uint32(m.HostID), Size: uint32(m.Size)})
+		}
+		return out
+	}
+	return conv(ids.UIDs()), conv(ids.GIDs()), nil
 }
 
 // processUlimits pins the open-files and processes limits of RUN steps to

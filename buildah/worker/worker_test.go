@@ -514,8 +514,10 @@ func rootlessDir(t *testing.T, uid, gid int) (dir, exe string) {
 	if err := copyFile(self, exe, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// 0711, as the server's data folder: RUN steps run as subordinate ids,
+	// which pass through it to their build's folder.
 	dir = filepath.Join(parent, "work")
-	if err := os.Mkdir(dir, 0o700); err != nil {
+	if err := os.Mkdir(dir, 0o711); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chown(dir, uid, gid); err != nil {

@@ -37,6 +37,9 @@ type Spec struct {
 	PushAuth *remote.Auth `json:"pushAuth,omitempty"`
 	// Insecure lists registry hosts that may be reached over plain http.
 	Insecure []string `json:"insecure,omitempty"`
+	// AllowCIDRs are the private address ranges RUN steps may reach
+	// (--build-allow-cidr); link-local and this host's addresses never.
+	AllowCIDRs []string `json:"allowCidrs,omitempty"`
 }
 
 // Phase is a step of a worker's progress that the server records as the

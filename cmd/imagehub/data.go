@@ -22,9 +22,15 @@ func (d dataDir) path(elem ...string) string {
 	return filepath.Join(append([]string{string(d)}, elem...)...)
 }
 
-// openDataDir creates the folder when needed and opens its store.
+// openDataDir creates the folder when needed and opens its store. The folder
+// is 0711, traversable but not listable: RUN steps, which run as subordinate
+// ids, reach their build's folder below it (tmp/), while the keys and the
+// database are 0600 and every other folder in it is 0700 or 0750.
 func openDataDir(dir string) (dataDir, *store.Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return "", nil, err
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
 		return "", nil, err
 	}
 	d := dataDir(dir)

@@ -33,10 +33,10 @@ type serveConfig struct {
 	deadline               time.Duration
 	storageDriver          string
 	secureCookies          bool
+	buildAllowCIDRs        []string
 }
 
-func parseServeFlags(args []string) (serveConfig, error) {
-	var c serveConfig
+func parseServeFlags(args []string) (c serveConfig, err error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&c.addr, "addr", envOr("IMAGEHUB_ADDR", "127.0.0.1:8080"), "address to listen on")
 	fs.StringVar(&c.data, "data", envOr("IMAGEHUB_DATA", "./data"), "data folder (database, keys, logs, image storage, embedded registry)")
@@ -48,7 +48,11 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.DurationVar(&c.deadline, "build-deadline", envDuration("IMAGEHUB_BUILD_DEADLINE", 2*time.Hour), "a build still running after this is stopped")
 	fs.StringVar(&c.storageDriver, "storage-driver", os.Getenv("IMAGEHUB_STORAGE_DRIVER"), "overlay or vfs; empty picks overlay where the kernel allows it")
 	fs.BoolVar(&c.secureCookies, "secure-cookies", os.Getenv("IMAGEHUB_SECURE_COOKIES") == "true", "mark cookies Secure (set when served behind TLS)")
+	allow := fs.String("build-allow-cidr", os.Getenv("IMAGEHUB_BUILD_ALLOW_CIDR"), "comma-separated private ranges that RUN steps may reach (a package mirror, say); link-local and this host never")
 	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if c.buildAllowCIDRs, err = parseAllowCIDRs(*allow); err != nil {
 		return c, err
 	}
 	if c.concurrency < 1 {
@@ -78,6 +82,9 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := bootstrapAdmin(ctx, a.store, stderr); err != nil {
 		return err
 	}
+	// Both were read once, above; nothing started from here on inherits them.
+	os.Unsetenv("IMAGEHUB_SECRET_KEY")
+	os.Unsetenv("IMAGEHUB_ADMIN_PASSWORD")
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if err := a.startRegistry(ctx); err != nil {
@@ -154,6 +161,24 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
 	return nil
 }
 
+// parseAllowCIDRs reads --build-allow-cidr: private ranges RUN steps may
+// reach. Loopback, link-local and unspecified ranges are refused: RUN steps
+// never reach this host or cloud metadata, whatever is allowed.
+func parseAllowCIDRs(s string) ([]string, error) {
+	var out []string
+	for _, c := range splitList(s) {
+		_, n, err := net.ParseCIDR(c)
+		if err != nil {
+			return nil, fmt.Errorf("--build-allow-cidr %q is not a CIDR such as 10.20.0.0/16", c)
+		}
+		if n.IP.IsLoopback() || n.IP.IsLinkLocalUnicast() || n.IP.IsUnspecified() || n.Contains(net.IPv4(169, 254, 169, 254)) {
+			return nil, fmt.Errorf("--build-allow-cidr %s: loopback, link-local and catch-all ranges are never open to builds", c)
+		}
+		out = append(out, n.String())
+	}
+	return out, nil
+}
+
 func splitList(s string) []string {
 	var out []string
 	for _, x := range strings.Split(s, ",") {
@@ -191,6 +216,7 @@ func (a *app) startQueue(ctx context.Context) (<-chan error, error) {
 	a.queue = queue.New(queue.Config{
 		Store: a.store, Logs: a.logs, Storage: stg, Runner: queue.LocalRunner{Storage: stg},
 		Concurrency: a.cfg.concurrency, Deadline: a.cfg.deadline, PushAuth: pushAuth, Insecure: a.insecure,
+		AllowCIDRs: a.cfg.buildAllowCIDRs,
 		TmpRoot: a.data.path("tmp"), Logger: a.logger,
 	})
 	if err := a.queue.Recover(ctx); err != nil {

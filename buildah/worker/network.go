@@ -1,0 +1,236 @@
+package worker
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// This file gives each build a network of its own. RUN steps get a network
+// namespace made for the build, held by a `sleep` child and attached to
+// slirp4netns (user-mode networking): they reach the internet through
+// slirp's sockets on the host, but never the host's loopback
+// (--disable-host-loopback), and iptables rules installed in the namespace
+// before the build refuse link-local addresses (cloud metadata), the host's
+// own addresses and, unless an administrator allows them, private ranges.
+// A RUN step has no CAP_NET_ADMIN, so it cannot change the rules. It works
+// the same as root and inside a rootless worker's user namespace.
+
+// slirpDNS is slirp4netns's DNS forwarder inside the namespace; RUN steps
+// use it, since the host's resolver may sit on a range they cannot reach.
+const slirpDNS = "10.0.2.3"
+
+// Ranges RUN steps never reach: link-local (cloud metadata), this host
+// (slirp's gateway 10.0.2.2 is the host), loopback; and the private ones
+// they reach only when allowed (--build-allow-cidr).
+var (
+	neverV4   = []string{"169.254.0.0/16", "10.0.2.2/32", "0.0.0.0/8", "127.0.0.0/8"}
+	privateV4 = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "224.0.0.0/4", "240.0.0.0/4"}
+	neverV6   = []string{"fe80::/10", "::1/128", "::ffff:0:0/96"}
+	privateV6 = []string{"fc00::/7", "ff00::/8"}
+)
+
+// buildNet is the network namespace of one build.
+type buildNet struct {
+	holder *exec.Cmd
+	slirp  *exec.Cmd
+}
+
+// newBuildNet makes the namespace, attaches slirp4netns and installs the
+// policy; allow lists the CIDRs an administrator opened.
+func newBuildNet(allow []string) (n *buildNet, err error) {
+	n = &buildNet{holder: exec.Command("sleep", "infinity")}
+	n.holder.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
+	if err := startOnLockedThread(n.holder); err != nil {
+		return nil, fmt.Errorf("build network: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	if out, err := n.run(nil, "ip", "link", "set", "lo", "up"); err != nil {
+		return nil, fmt.Errorf("build network: ip link set lo up: %v: %s", err, out)
+	}
+	if err := n.installPolicy(allow); err != nil {
+		return nil, err
+	}
+	return n, n.startSlirp()
+}
+
+// startSlirp attaches slirp4netns and waits until it says it is ready.
+func (n *buildNet) startSlirp() error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	n.slirp = exec.Command("slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
+		"--enable-sandbox", "--enable-seccomp", "--ready-fd=3", strconv.Itoa(n.holder.Process.Pid), "tap0")
+	n.slirp.ExtraFiles = []*os.File{w}
+	n.slirp.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var out bytes.Buffer
+	n.slirp.Stdout, n.slirp.Stderr = &out, &out
+	err = startOnLockedThread(n.slirp)
+	w.Close()
+	if err != nil {
+		return fmt.Errorf("build network: slirp4netns: %w (is Debian's slirp4netns installed?)", err)
+	}
+	ready := make(chan error, 1)
+	go func() {
+		_, err := r.Read(make([]byte, 1))
+		ready <- err
+	}()
+	select {
+	case err = <-ready:
+	case <-time.After(10 * time.Second):
+		err = fmt.Errorf("no answer in 10 s")
+	}
+	if err != nil {
+		return fmt.Errorf("build network: slirp4netns is not ready: %v: %s", err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// Path is the namespace's path for buildah's NamespaceOption.
+func (n *buildNet) Path() string {
+	return fmt.Sprintf("/proc/%d/ns/net", n.holder.Process.Pid)
+}
+
+// Close ends slirp4netns and the holder, which ends the namespace.
+func (n *buildNet) Close() {
+	for _, c := range []*exec.Cmd{n.slirp, n.holder} {
+		if c != nil && c.Process != nil {
+			c.Process.Kill()
+			c.Wait()
+		}
+	}
+}
+
+// run runs a command inside the namespace (only its network namespace).
+func (n *buildNet) run(stdin []byte, args ...string) (string, error) {
+	cmd := exec.Command("nsenter", append([]string{"--target", strconv.Itoa(n.holder.Process.Pid), "--net", "--"}, args...)...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// installPolicy loads the rules for IPv4 and IPv6.
+func (n *buildNet) installPolicy(allow []string) error {
+	hosts := hostAddresses()
+	for _, t := range []struct {
+		cmd string
+		v6  bool
+	}{{"iptables-restore", false}, {"ip6tables-restore", true}} {
+		if out, err := n.run([]byte(policyRules(t.v6, allow, hosts)), t.cmd); err != nil {
+			return fmt.Errorf("build network: %s: %v: %s (is Debian's iptables installed?)", t.cmd, err, strings.TrimSpace(out))
+		}
+	}
+	return nil
+}
+
+// Rules reads the OUTPUT rules back, as iptables -S prints them (IPv4 then
+// IPv6): how tests check the policy without sending a packet anywhere.
+func (n *buildNet) Rules() (string, error) {
+	v4, err := n.run(nil, "iptables", "-S", "OUTPUT")
+	if err != nil {
+		return "", fmt.Errorf("%v: %s", err, v4)
+	}
+	v6, err := n.run(nil, "ip6tables", "-S", "OUTPUT")
+	if err != nil {
+		return "", fmt.Errorf("%v: %s", err, v6)
+	}
+	return v4 + v6, nil
+}
+
+// policyRules is the iptables-restore input of a build's namespace: loopback
+// inside the namespace and slirp's DNS allowed; the never ranges and the
+// host's own addresses refused (slirp connects from the host, so a host
+// address would reach the server's listeners on 0.0.0.0); then the allowed
+// CIDRs; then the private ranges refused. Everything else (the internet) is
+// allowed. REJECT, not DROP, so that a refused connection fails at once.
+func policyRules(v6 bool, allow, hostAddrs []string) string {
+	var b strings.Builder
+	b.WriteString("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n")
+	b.WriteString("-A OUTPUT -o lo -j ACCEPT\n")
+	never, private, reject := neverV4, privateV4, "icmp-net-prohibited"
+	if v6 {
+		never, private, reject = neverV6, privateV6, "icmp6-adm-prohibited"
+	} else {
+		for _, proto := range []string{"udp", "tcp"} {
+			fmt.Fprintf(&b, "-A OUTPUT -d %s/32 -p %s -m %s --dport 53 -j ACCEPT\n", slirpDNS, proto, proto)
+		}
+	}
+	never = append(never[:len(never):len(never)], familyOf(v6, hostAddrs)...)
+	for _, c := range never {
+		fmt.Fprintf(&b, "-A OUTPUT -d %s -j REJECT --reject-with %s\n", c, reject)
+	}
+	for _, c := range familyOf(v6, allow) {
+		fmt.Fprintf(&b, "-A OUTPUT -d %s -j ACCEPT\n", c)
+	}
+	for _, c := range private {
+		fmt.Fprintf(&b, "-A OUTPUT -d %s -j REJECT --reject-with %s\n", c, reject)
+	}
+	b.WriteString("COMMIT\n")
+	return b.String()
+}
+
+// familyOf keeps the CIDRs of one address family.
+func familyOf(v6 bool, cidrs []string) []string {
+	var out []string
+	for _, c := range cidrs {
+		if strings.Contains(c, ":") == v6 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// hostAddresses lists this host's own addresses as /32 and /128 CIDRs.
+func hostAddresses() []string {
+	var out []string
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok || ipn.IP.IsLoopback() {
+			continue
+		}
+		if ipn.IP.To4() != nil {
+			out = append(out, ipn.IP.String()+"/32")
+		} else {
+			out = append(out, ipn.IP.String()+"/128")
+		}
+	}
+	return out
+}
+
+// spawn runs functions on one OS thread that never exits. The network's
+// helper processes die with the thread that started them (Pdeathsig fires
+// when the forking thread exits, and Go and buildah retire threads), so they
+// are all started from this one.
+var spawn = make(chan func())
+
+func init() {
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread lives as long as the worker
+		for f := range spawn {
+			f()
+		}
+	}()
+}
+
+// startOnLockedThread starts c from the spawn thread.
+func startOnLockedThread(c *exec.Cmd) error {
+	done := make(chan error)
+	spawn <- func() { done <- c.Start() }
+	return <-done
+}
