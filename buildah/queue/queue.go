@@ -51,6 +51,8 @@ type Config struct {
 	// AllowCIDRs are private address ranges RUN steps may reach
 	// (--build-allow-cidr); by default they reach none.
 	AllowCIDRs []string
+	// Limits bound each build's RUN steps.
+	Limits workerspec.Limits
 	// TmpRoot holds each build's temporary folder; empty means the system's.
 	TmpRoot string
 	// Poll is how often the queue looks for queued builds even when nobody
@@ -425,7 +427,7 @@ func (q *Queue) workerSpec(ctx context.Context, b *store.Build) (workerspec.Spec
 	spec := workerspec.Spec{
 		BuildID: b.ID, Storage: q.cfg.Storage, TmpDir: q.tmpDir(b.ID), BaseImage: base, Packages: pkgs,
 		Target: b.TargetImage, PushAuth: q.cfg.PushAuth, Insecure: q.cfg.Insecure,
-		AllowCIDRs: q.cfg.AllowCIDRs,
+		AllowCIDRs: q.cfg.AllowCIDRs, Limits: q.cfg.Limits,
 	}
 	if b.Recipe.PullSecret != "" {
 		host, user, pass, err := q.cfg.Store.SecretAuth(ctx, b.Recipe.PullSecret)

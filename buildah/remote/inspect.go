@@ -170,8 +170,13 @@ func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFun
 
 // SystemContext is the containers/image configuration for talking to one
 // registry with optional credentials.
+//
+// Without auth the request is anonymous: an empty DockerAuthConfig keeps
+// containers/image from looking for credentials in the host's auth files
+// (/run/containers/<uid>/auth.json, which belongs to root on a host where
+// root has run buildah or podman, and holds credentials that are not ours).
 func SystemContext(auth *Auth, insecure bool) *types.SystemContext {
-	sys := &types.SystemContext{DockerRegistryUserAgent: userAgent}
+	sys := &types.SystemContext{DockerRegistryUserAgent: userAgent, DockerAuthConfig: &types.DockerAuthConfig{}}
 	if auth != nil {
 		sys.DockerAuthConfig = &types.DockerAuthConfig{Username: auth.Username, Password: auth.Password}
 	}

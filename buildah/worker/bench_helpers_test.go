@@ -56,7 +56,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	if os.Geteuid() != 0 {
 		b.Skip("real buildah builds in benchmarks need root")
 	}
-	e := &benchEnv{root: b.TempDir(), bases: map[string]string{}}
+	e := &benchEnv{root: traversableDir(b), bases: map[string]string{}}
 	// Runs before TempDir's removal (cleanups run last first).
 	b.Cleanup(func() {
 		if err := mounts.UnmountUnder(e.root); err != nil {
@@ -93,7 +93,7 @@ func (e *benchEnv) newDir(b *testing.B, label string) (string, workerspec.Storag
 	b.Helper()
 	e.seq++
 	dir := filepath.Join(e.root, fmt.Sprintf("%s-%d", label, e.seq))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
 		b.Fatal(err)
 	}
 	return dir, workerspec.Storage{GraphRoot: filepath.Join(dir, "graph"), RunRoot: filepath.Join(dir, "run"), Driver: e.driver}
@@ -276,12 +276,30 @@ func (e *benchEnv) runCLI(ctx context.Context, st workerspec.Storage, dir, base 
 	if st.Driver == driverOverlay {
 		global = append(global, "--storage-opt", "overlay.skip_mount_home=true")
 	}
-	bud := append(slices.Clone(global), "bud", "--isolation", "chroot", "--network", "host", "--layers",
-		"--tls-verify=false", "--signature-policy", policy, "--format", "oci")
+	// The isolation imagehub gives RUN steps: runc, a network namespace of
+	// the build's own behind slirp4netns with the same policy, slirp's DNS,
+	// container root mapped to the same subordinate ids, the same empty /sys.
+	network, err := newBuildNet(nil)
+	if err != nil {
+		return sideRun{}, err
+	}
+	defer network.Close()
+	uids, _, err := runIDMappings()
+	if err != nil {
+		return sideRun{}, err
+	}
+	idmap := fmt.Sprintf("0:%d:%d", uids[0].HostID, uids[0].Size)
+	emptySys := filepath.Join(work, "sys")
+	if err := os.MkdirAll(filepath.Join(emptySys, "fs", "cgroup"), 0o755); err != nil {
+		return sideRun{}, err
+	}
+	bud := append(slices.Clone(global), "bud", "--isolation", "oci", "--runtime", "runc",
+		"--network", "ns:"+network.Path(), "--dns", slirpDNS, "--userns-uid-map", idmap, "--userns-gid-map", idmap,
+		"--volume", emptySys+":/sys:ro", "--layers", "--tls-verify=false", "--signature-policy", policy, "--format", "oci")
 	// The open-files limit as imagehub sets it. Not the processes limit: the
 	// CLI first lowers its own to its default (nproc=32768:32768) and then
 	// cannot raise it again without CAP_SYS_RESOURCE.
-	for _, u := range processUlimits() {
+	for _, u := range processUlimits(0) {
 		if strings.HasPrefix(u, "nofile=") {
 			bud = append(bud, "--ulimit", u)
 		}

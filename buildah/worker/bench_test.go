@@ -19,15 +19,17 @@ import (
 // the Debian builds):
 //
 //	go test -tags "containers_image_openpgp exclude_graphdriver_btrfs" \
-//	    -run '^$' -bench Build -benchtime 1x -timeout 60m ./buildah
+//	    -run '^$' -bench Build -benchtime 1x -timeout 60m ./buildah/worker
 //
 // Sub-benchmarks:
 //
 //   - vs-cli/busybox, vs-cli/debian-hello: the same recipe built and pushed
 //     through imagehub (a LocalRunner starting a build-worker child process
 //     that runs Run, as the server does) and by Debian's buildah 1.28
-//     CLI (`buildah bud` then `buildah push`) with the same settings and the
-//     same generated Containerfile. Both start cold: each side gets a new,
+//     CLI (`buildah bud --isolation oci --runtime runc` then `buildah push`)
+//     with the same settings, the same isolation (a network namespace of its
+//     own behind slirp4netns, subordinate ids) and the same generated
+//     Containerfile. Both start cold: each side gets a new,
 //     empty store every iteration and pulls the base from the registry. The
 //     two sides alternate which goes first. ratio_vs_cli is the median of
 //     imagehub seconds / CLI seconds. imagehub's time also covers what the

@@ -28,7 +28,8 @@ import (
 // see, looks for IMAGEHUB_ variables in every environment it can read, tries
 // the test's loopback listener (directly and through slirp's gateway), reads
 // the secret file of the test's "data folder" and the server's own /proc
-// entry, and prints the id mapping it runs under.
+// entry, prints the id mapping it runs under, and looks for the worker's
+// event pipe (file descriptor 3).
 func hostileProbe(port int, secretPath string, serverPid int) string {
 	return fmt.Sprintf(`#!/bin/sh
 echo "probe: processes $(ls -d /proc/[0-9]* | wc -l)"
@@ -38,6 +39,10 @@ wget -q -T 3 -O /dev/null http://10.0.2.2:%[1]d/ 2>/dev/null && echo "probe: gat
 cat %[2]s >/dev/null 2>&1 && echo "probe: secret read" || echo "probe: secret unreadable"
 test -e /proc/%[3]d/environ && echo "probe: server visible" || echo "probe: server invisible"
 echo "probe: uid_map $(cat /proc/self/uid_map | tr -s ' ' | sed 's/^ //')"
+test -e /proc/$$/fd/3 && echo "probe: fd3 open" || echo "probe: fd3 closed"
+dd if=/dev/zero of=/dev/null bs=100M count=1 2>/dev/null && echo "probe: 100M allocated" || echo "probe: 100M refused"
+(i=0; while [ $i -lt 80 ]; do sleep 5 & i=$((i+1)); echo $i >/tmp/forked; done) 2>/dev/null
+read n </tmp/forked; echo "probe: forks $n"
 `, port, secretPath, serverPid)
 }
 
@@ -80,7 +85,7 @@ func checkProbe(t *testing.T, log string, hits *atomic.Int32, hostUID int) {
 	t.Helper()
 	want := []string{
 		"probe: imagehub-vars 0", "probe: loopback refused", "probe: gateway refused",
-		"probe: secret unreadable", "probe: server invisible",
+		"probe: secret unreadable", "probe: server invisible", "probe: fd3 closed",
 		fmt.Sprintf("probe: uid_map 0 %d 65536", hostUID),
 	}
 	for _, w := range want {
@@ -109,11 +114,22 @@ func TestBuildIsolationRoot(t *testing.T) {
 	reg, st := buildtest.Registry(t, ""), newTestStorage(t)
 	base, _ := pushTestBase(t, reg, st, testBase{name: "hostile/busybox", extra: map[string]string{"/usr/bin/apt-get": probe}})
 	spec := testSpec(t, 401, st, reg, base, "hostile/built:1", recipe.Packages{Apt: []string{"probe"}})
+	spec.Limits = workerspec.Limits{MemoryBytes: 64 << 20, Processes: 40}
 	_, log, _, err := runTestWorker(t, t.Context(), spec)
 	if err != nil {
 		t.Fatalf("Run: %v\n%s", err, log)
 	}
 	checkProbe(t, log, hits, 100000)
+	if !strings.Contains(log, "probe: 100M refused\n") {
+		t.Errorf("a RUN step allocated 100 MiB under a 64 MiB limit")
+	}
+	m := regexp.MustCompile(`probe: forks (\d+)`).FindStringSubmatch(log)
+	if m == nil {
+		t.Fatalf("no fork count in the log:\n%s", log)
+	}
+	if n, _ := strconv.Atoi(m[1]); n > 40 {
+		t.Errorf("a RUN step had %d processes under a limit of 40", n)
+	}
 }
 
 // TestBuildIsolationRootless runs the same probe from a rootless worker,
@@ -127,6 +143,7 @@ func TestBuildIsolationRootless(t *testing.T) {
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
+	rootUsedBuildah(t)
 	port, hits := loopbackListener(t)
 	reg := buildtest.Registry(t, "")
 	dir, exe := rootlessDir(t, uid, gid)
@@ -157,6 +174,25 @@ func TestBuildIsolationRootless(t *testing.T) {
 	// user itself is 0 and its first subordinate id is 1 (TestRootlessWorker
 	// checks that map): container root is a subordinate id, never the user.
 	checkProbe(t, c.log(), hits, 1)
+}
+
+// rootUsedBuildah makes this host look like one where root has run buildah
+// or podman: /run/containers/0/auth.json belongs to root, in 0700 folders. A
+// rootless worker that read the default auth file would fail with
+// "permission denied". The folders are removed again only if this test made
+// them.
+func rootUsedBuildah(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat("/run/containers"); err == nil {
+		return // there already: the rootless test runs against it as it is
+	}
+	if err := os.MkdirAll("/run/containers/0", 0o700); err != nil {
+		t.Skipf("cannot make /run/containers: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll("/run/containers") })
+	if err := os.WriteFile("/run/containers/0/auth.json", []byte(`{"auths":{}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestBuildNetworkPolicy reads back the rules of a build's network

@@ -171,7 +171,7 @@ func pushTestBase(t *testing.T, reg *registry.Server, s workerspec.Storage, b te
 // traversableDir is a t.TempDir that RUN steps' container root, a
 // subordinate id, may pass through (0711 up to /tmp), as the server's own
 // build folders are.
-func traversableDir(t *testing.T) string {
+func traversableDir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {

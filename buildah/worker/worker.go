@@ -114,6 +114,9 @@ func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log 
 	}
 	defer network.Close()
 	env.netns = network.Path()
+	if spec.Limits.MemoryBytes > 0 && memoryLimit(spec.Limits) == 0 {
+		fmt.Fprintln(log, "imagehub: the build's memory limit is not enforced: a rootless worker cannot create a cgroup on this host")
+	}
 	store, err := OpenStore(spec.Storage)
 	if err != nil {
 		return "", err
@@ -130,6 +133,7 @@ func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log 
 		layers:        true,
 		suffix:        ContainerSuffix(spec.BuildID),
 		log:           tail,
+		limits:        spec.Limits,
 	})
 	if err != nil {
 		return "", buildError(err, text, tail.lastLine())
@@ -262,6 +266,7 @@ func writeAuthFile(path string, spec workerspec.Spec) error {
 // configuration.
 func (env *buildEnv) systemContext(ref string, insecure []string) *types.SystemContext {
 	sys := remote.SystemContext(nil, isInsecure(ref, insecure))
+	sys.DockerAuthConfig = nil // the auth file decides, host by host
 	sys.AuthFilePath = env.authFile
 	sys.SystemRegistriesConfPath = env.registriesConf
 	return sys
@@ -288,6 +293,7 @@ type buildParams struct {
 	layers        bool
 	suffix        string
 	log           io.Writer
+	limits        workerspec.Limits
 }
 
 // buildImage builds a Containerfile into store and returns the image's ID.
@@ -328,8 +334,9 @@ func buildOptions(env *buildEnv, p buildParams) define.BuildOptions {
 		SystemContext:       p.pull,
 		SignaturePolicyPath: env.policyPath,
 		CommonBuildOpts: &define.CommonBuildOptions{
-			Ulimit:     processUlimits(),
+			Ulimit:     processUlimits(p.limits.Processes),
 			DNSServers: []string{slirpDNS},
+			Memory:     memoryLimit(p.limits),
 		},
 		NamespaceOptions:        namespaces,
 		IDMappingOptions:        &define.IDMappingOptions{UIDMap: env.uids, GIDMap: env.gids},
@@ -376,17 +383,33 @@ func runIDMappings() (uids, gids []specs.LinuxIDMapping, err error) {
 // processUlimits pins the open-files and processes limits of RUN steps to
 // this process's own. buildah would otherwise raise them to 1048576, which
 // fails without CAP_SYS_RESOURCE (rootless, or a sandbox with a lower hard
-// limit).
-func processUlimits() []string {
+// limit). A positive processes lowers the processes limit to it.
+func processUlimits(processes int) []string {
 	var limits []string
 	for name, resource := range map[string]int{"nofile": unix.RLIMIT_NOFILE, "nproc": unix.RLIMIT_NPROC} {
 		var rl unix.Rlimit
-		if err := unix.Getrlimit(resource, &rl); err == nil && rl.Max < define.RLimitDefaultValue {
+		if err := unix.Getrlimit(resource, &rl); err != nil {
+			continue
+		}
+		if name == "nproc" && processes > 0 && uint64(processes) < rl.Max {
+			rl.Cur, rl.Max = uint64(processes), uint64(processes)
+		}
+		if rl.Max < define.RLimitDefaultValue {
 			limits = append(limits, fmt.Sprintf("%s=%d:%d", name, rl.Cur, rl.Max))
 		}
 	}
 	slices.Sort(limits)
 	return limits
+}
+
+// memoryLimit is the cgroup memory limit of RUN steps: none in a rootless
+// worker, which cannot create a cgroup on cgroup v1 (runc would refuse to
+// start the step).
+func memoryLimit(l workerspec.Limits) int64 {
+	if unshare.IsRootless() {
+		return 0
+	}
+	return l.MemoryBytes
 }
 
 // pushImage pushes a local image to target and returns the pushed manifest's
@@ -433,6 +456,8 @@ func buildError(err error, containerfile, lastLine string) error {
 		marker := `building at STEP "` + line + `": `
 		if i := strings.Index(msg, marker); line != "" && i >= 0 {
 			cause, _, _ := strings.Cut(msg[i+len(marker):], ": subprocess exited")
+			// Under runc the cause reads "while running runtime: exit status 1".
+			cause = strings.TrimPrefix(cause, "while running runtime: ")
 			msg = fmt.Sprintf("%s failed (%s)", stepName(line), cause)
 			break
 		}

@@ -40,6 +40,19 @@ type Spec struct {
 	// AllowCIDRs are the private address ranges RUN steps may reach
 	// (--build-allow-cidr); link-local and this host's addresses never.
 	AllowCIDRs []string `json:"allowCidrs,omitempty"`
+	// Limits bound what the build's RUN steps may use.
+	Limits Limits `json:"limits"`
+}
+
+// Limits bound the resources of a build's RUN steps; zero means unbounded.
+type Limits struct {
+	// MemoryBytes caps the memory of each RUN step (a cgroup limit; root
+	// workers only: a rootless worker on cgroup v1 cannot set one).
+	MemoryBytes int64 `json:"memoryBytes,omitempty"`
+	// Processes caps the processes RUN steps may have at once (RLIMIT_NPROC
+	// of the subordinate uid they run as, shared by the builds running at
+	// that moment).
+	Processes int `json:"processes,omitempty"`
 }
 
 // Phase is a step of a worker's progress that the server records as the

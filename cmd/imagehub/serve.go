@@ -18,8 +18,11 @@ import (
 	"imagehub/buildah/queue"
 	"imagehub/buildah/registry"
 	"imagehub/buildah/remote"
+	"imagehub/buildah/workerspec"
 	"imagehub/handlers"
 	"imagehub/store"
+
+	"github.com/docker/go-units"
 )
 
 // serveConfig is every setting of `imagehub serve`; each flag has an
@@ -34,6 +37,7 @@ type serveConfig struct {
 	storageDriver          string
 	secureCookies          bool
 	buildAllowCIDRs        []string
+	buildLimits            workerspec.Limits
 }
 
 func parseServeFlags(args []string) (c serveConfig, err error) {
@@ -48,12 +52,17 @@ func parseServeFlags(args []string) (c serveConfig, err error) {
 	fs.DurationVar(&c.deadline, "build-deadline", envDuration("IMAGEHUB_BUILD_DEADLINE", 2*time.Hour), "a build still running after this is stopped")
 	fs.StringVar(&c.storageDriver, "storage-driver", os.Getenv("IMAGEHUB_STORAGE_DRIVER"), "overlay or vfs; empty picks overlay where the kernel allows it")
 	fs.BoolVar(&c.secureCookies, "secure-cookies", os.Getenv("IMAGEHUB_SECURE_COOKIES") == "true", "mark cookies Secure (set when served behind TLS)")
+	memory := fs.String("build-memory", envOr("IMAGEHUB_BUILD_MEMORY", "8g"), "memory limit of each RUN step, such as 8g (root workers; 0 for none)")
+	fs.IntVar(&c.buildLimits.Processes, "build-processes", envInt("IMAGEHUB_BUILD_PROCESSES", 4096), "processes RUN steps may have at once (0 for the process's own limit)")
 	allow := fs.String("build-allow-cidr", os.Getenv("IMAGEHUB_BUILD_ALLOW_CIDR"), "comma-separated private ranges that RUN steps may reach (a package mirror, say); link-local and this host never")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if c.buildAllowCIDRs, err = parseAllowCIDRs(*allow); err != nil {
 		return c, err
+	}
+	if c.buildLimits.MemoryBytes, err = units.RAMInBytes(*memory); err != nil || c.buildLimits.MemoryBytes < 0 {
+		return c, fmt.Errorf("--build-memory %q is not a size such as 8g", *memory)
 	}
 	if c.concurrency < 1 {
 		return c, fmt.Errorf("--build-concurrency must be at least 1")
@@ -216,7 +225,7 @@ func (a *app) startQueue(ctx context.Context) (<-chan error, error) {
 	a.queue = queue.New(queue.Config{
 		Store: a.store, Logs: a.logs, Storage: stg, Runner: queue.LocalRunner{Storage: stg},
 		Concurrency: a.cfg.concurrency, Deadline: a.cfg.deadline, PushAuth: pushAuth, Insecure: a.insecure,
-		AllowCIDRs: a.cfg.buildAllowCIDRs,
+		AllowCIDRs: a.cfg.buildAllowCIDRs, Limits: a.cfg.buildLimits,
 		TmpRoot: a.data.path("tmp"), Logger: a.logger,
 	})
 	if err := a.queue.Recover(ctx); err != nil {
