@@ -1,7 +1,9 @@
-# imagehub in a container: builds as an unprivileged user (rootless buildah,
-# chroot isolation), with its storage under that user's home.
-# The container needs user namespaces, e.g. `docker run --security-opt seccomp=unconfined
-# --security-opt apparmor=unconfined --device /dev/fuse` on hosts that restrict them.
+# imagehub in a container: builds as an unprivileged user (rootless buildah;
+# RUN steps under runc in their own namespaces, behind slirp4netns), with its
+# storage under that user's home. The container needs user namespaces and
+# /dev/net/tun, e.g. `docker run --security-opt seccomp=unconfined
+# --security-opt apparmor=unconfined --device /dev/net/tun` on hosts that
+# restrict them.
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -12,7 +14,7 @@ RUN CGO_ENABLED=1 go build -tags containers_image_openpgp,exclude_graphdriver_bt
 FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      ca-certificates uidmap busybox-static debootstrap \
+      ca-certificates uidmap runc slirp4netns iptables busybox-static debootstrap \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --create-home --home-dir /var/lib/imagehub --shell /usr/sbin/nologin imagehub \
  && echo "imagehub:100000:65536" >> /etc/subuid \

@@ -24,7 +24,7 @@ const eventFDAfterReexec = 64
 // containers, whose result it prints as one JSON line (workerspec.CleanupResult).
 // Either runs in a process of its own, so that a crash or a kill cannot take
 // the server down, and, when not root, inside a user namespace mapped from
-// /etc/subuid and /etc/subgid, where buildah may chroot and own files of
+// /etc/subuid and /etc/subgid, where buildah may run containers and own files of
 // other uids. It returns the process's exit status.
 func Command(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("build-worker", flag.ContinueOnError)

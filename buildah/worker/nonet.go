@@ -7,13 +7,14 @@ import (
 )
 
 // noNetwork is a container-network backend that does nothing. Every RUN step
-// of a build shares the host's network namespace, so no per-container network
-// is ever set up; passing this stub keeps buildah from looking for netavark or
+// of a build joins the network namespace the worker made for the build (see
+// network.go), given to buildah by its path, so buildah never sets up a
+// network itself; passing this stub keeps it from looking for netavark or
 // CNI binaries that this service does not install.
 type noNetwork struct{}
 
 // errNoNetwork is what any attempt to set up a container network gets.
-var errNoNetwork = errors.New("container networks are not available: build steps use the host network")
+var errNoNetwork = errors.New("container networks are not available: each build brings a network namespace of its own")
 
 // Compile-time check that the stub satisfies buildah's interface.
 var _ nettypes.ContainerNetwork = noNetwork{}

@@ -45,7 +45,8 @@ const (
 // build-worker process. When spec.Target already exists in its registry it
 // only says so ("up to date") and reports the existing digest. Otherwise it
 // reads the base image's user, generates the Containerfile, builds it with
-// buildah (chroot isolation, host network, a layer cache shared by all builds
+// buildah (RUN steps isolated under runc in a network of the build's own, see
+// buildOptions and network.go; a layer cache shared by all builds
 // in spec.Storage) and pushes the result, calling events at each phase.
 //
 // Everything a person should see goes to log: the Containerfile, the build
@@ -68,7 +69,7 @@ const (
 // That re-executes it as root of a new user namespace, which the setuid
 // newuidmap and newgidmap (Debian package uidmap; they must be on PATH) map
 // from the user's ranges in /etc/subuid and /etc/subgid (65536 ids each).
-// Inside it, chroot isolation and the kernel's own overlay (vfs where that is
+// Inside it, runc (rootless) and the kernel's own overlay (vfs where that is
 // refused) work without runc or fuse-overlayfs. The storage folders and
 // spec.TmpDir must belong to that user. HOME is not needed. XDG_RUNTIME_DIR
 // must be unset or name an existing folder of that user: containers/storage

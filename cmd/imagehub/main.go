@@ -26,7 +26,7 @@ commands:
 `
 
 func main() {
-	// buildah re-executes this binary for chroot isolation and its copier;
+	// buildah re-executes this binary for its copier and other helpers;
 	// those children must do their job and nothing else.
 	if bh.InitReexec() {
 		return
