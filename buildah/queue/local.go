@@ -54,7 +54,7 @@ type LocalRunner struct {
 	Env []string
 
 	// cleanup replaces removeContainers in tests.
-	cleanup func(workerspec.Storage, int64) (int, error)
+	cleanup func(workerspec.Storage, int64, string) (int, error)
 }
 
 // Start writes the spec file and starts the worker.
@@ -79,7 +79,7 @@ func (r LocalRunner) Start(ctx context.Context, spec workerspec.Spec, dir string
 		return nil, err
 	}
 	j.specPath, j.pidPath = specPath, filepath.Join(dir, workerPidFile)
-	if err := writePidFile(j.pidPath, j.pid); err != nil {
+	if err := writePidFile(j.pidPath, j.pid, spec.TmpDir); err != nil {
 		j.Cancel()
 		go io.Copy(io.Discard, j.Output())
 		go func() {
@@ -105,7 +105,7 @@ func (r LocalRunner) command() (string, []string, error) {
 	return exe, args, err
 }
 
-func (r LocalRunner) cleanupFunc() func(workerspec.Storage, int64) (int, error) {
+func (r LocalRunner) cleanupFunc() func(workerspec.Storage, int64, string) (int, error) {
 	if r.cleanup != nil {
 		return r.cleanup
 	}
@@ -117,13 +117,17 @@ func (r LocalRunner) cleanupFunc() func(workerspec.Storage, int64) (int, error) 
 // user namespace where the containers' files and mounts belong (a server that
 // is not root could not unmount them), and the only part of imagehub that
 // opens the store. It returns how many containers were removed.
-func (r LocalRunner) removeContainers(st workerspec.Storage, buildID int64) (int, error) {
+//
+// A non-empty tmpDir, the build's temporary folder, is removed there too: a
+// killed rootless worker leaves files in it that belong to its subordinate
+// ids, which only that user namespace may delete.
+func (r LocalRunner) removeContainers(st workerspec.Storage, buildID int64, tmpDir string) (int, error) {
 	exe, args, err := r.command()
 	if err != nil {
 		return 0, err
 	}
 	args = append(args, "--cleanup", strconv.FormatInt(buildID, 10),
-		"--graph-root", st.GraphRoot, "--run-root", st.RunRoot, "--driver", st.Driver)
+		"--graph-root", st.GraphRoot, "--run-root", st.RunRoot, "--driver", st.Driver, "--tmp-dir", tmpDir)
 	var stderr bytes.Buffer
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(WorkerEnv(""), r.Env...)
@@ -187,7 +191,7 @@ func (r LocalRunner) startProcess(exe string, args []string, spec workerspec.Spe
 		return nil, fmt.Errorf("starting the build worker: %w", err)
 	}
 	j := &localJob{
-		cmd: cmd, pid: cmd.Process.Pid, buildID: spec.BuildID, storage: spec.Storage,
+		cmd: cmd, pid: cmd.Process.Pid, buildID: spec.BuildID, storage: spec.Storage, tmpDir: spec.TmpDir,
 		cleanup: r.cleanupFunc(),
 		out:     &jobOutput{f: outR, eof: make(chan struct{})},
 		evR:     evR, events: make(chan workerspec.Event, 16), evDone: make(chan struct{}),
@@ -225,7 +229,7 @@ func WorkerEnv(tmpDir string) []string {
 func (r LocalRunner) Reap(ctx context.Context, buildID int64, dir string) error {
 	var errs []error
 	pidPath := filepath.Join(dir, workerPidFile)
-	pid, start, err := readPidFile(pidPath)
+	pid, start, tmpDir, err := readPidFile(pidPath)
 	switch {
 	case err == nil && r.isWorker(pid, start):
 		killed := killTree(pid, func(sig syscall.Signal) error { return syscall.Kill(pid, sig) })
@@ -238,7 +242,7 @@ func (r LocalRunner) Reap(ctx context.Context, buildID int64, dir string) error 
 			errs = append(errs, err)
 		}
 	}
-	if _, err := r.cleanupFunc()(r.Storage, buildID); err != nil {
+	if _, err := r.cleanupFunc()(r.Storage, buildID, tmpDir); err != nil {
 		errs = append(errs, fmt.Errorf("removing the working containers of build %d: %w", buildID, err))
 	}
 	return errors.Join(errs...)
@@ -268,7 +272,8 @@ type localJob struct {
 	buildID           int64
 	storage           workerspec.Storage
 	specPath, pidPath string
-	cleanup           func(workerspec.Storage, int64) (int, error)
+	tmpDir            string
+	cleanup           func(workerspec.Storage, int64, string) (int, error)
 	out               *jobOutput
 	evR               *os.File
 	events            chan workerspec.Event
@@ -325,7 +330,7 @@ func (j *localJob) wait() error {
 	ctx, cancel := context.WithTimeout(context.Background(), killWait)
 	defer cancel()
 	waitGone(ctx, killed)
-	if _, cerr := j.cleanup(j.storage, j.buildID); cerr != nil {
+	if _, cerr := j.cleanup(j.storage, j.buildID, j.tmpDir); cerr != nil {
 		return errors.Join(err, fmt.Errorf("removing the build's working containers: %w", cerr))
 	}
 	return err

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -118,22 +119,35 @@ func readProcStat(pid int) (procStat, error) {
 	return procStat{state: f[0][0], ppid: ppid, start: start}, nil
 }
 
-// writePidFile records a worker's pid and start time.
-func writePidFile(path string, pid int) error {
+// pidFile is what a LocalRunner records of a worker, to find it and what it
+// leaves behind after a restart of the server.
+type pidFile struct {
+	PID    int    `json:"pid"`
+	Start  uint64 `json:"start"`
+	TmpDir string `json:"tmpDir"`
+}
+
+// writePidFile records a worker's pid, start time and temporary folder.
+func writePidFile(path string, pid int, tmpDir string) error {
 	st, err := readProcStat(pid)
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, []byte(fmt.Sprintf("%d %d\n", pid, st.start)), 0o600)
+	data, err := json.Marshal(pidFile{PID: pid, Start: st.start, TmpDir: tmpDir})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
 }
 
-func readPidFile(path string) (pid int, start uint64, err error) {
+func readPidFile(path string) (pid int, start uint64, tmpDir string, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, "", err
 	}
-	if _, err := fmt.Sscan(string(b), &pid, &start); err != nil {
-		return 0, 0, fmt.Errorf("reading %s: %w", path, err)
+	var f pidFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return 0, 0, "", fmt.Errorf("reading %s: %w", path, err)
 	}
-	return pid, start, nil
+	return f.PID, f.Start, f.TmpDir, nil
 }

@@ -131,7 +131,7 @@ type cleanups struct {
 	ids []int64
 }
 
-func (c *cleanups) record(_ workerspec.Storage, id int64) (int, error) {
+func (c *cleanups) record(_ workerspec.Storage, id int64, _ string) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ids = append(c.ids, id)
@@ -347,7 +347,7 @@ func TestLocalRunnerReap(t *testing.T) {
 	defer j.Wait()
 
 	// A pid file whose start time does not match is someone else's process.
-	pid, start, err := readPidFile(filepath.Join(dir, workerPidFile))
+	pid, start, _, err := readPidFile(filepath.Join(dir, workerPidFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +363,7 @@ func TestLocalRunnerReap(t *testing.T) {
 	sleep := exec.Command("sleep", "1000")
 	sleep.Start()
 	defer sleep.Process.Kill()
-	writePidFile(filepath.Join(dir, workerPidFile), sleep.Process.Pid)
+	writePidFile(filepath.Join(dir, workerPidFile), sleep.Process.Pid, "")
 	after.Reap(context.Background(), 11, dir)
 	if !alive(sleep.Process.Pid) {
 		t.Fatal("Reap killed a process that is not a worker")

@@ -2,7 +2,7 @@ package remote_test
 
 import (
 	"context"
-	"imagehub/buildah/internal/buildtest"
+	"imagehub/buildah/buildtest"
 	"imagehub/buildah/remote"
 	"net"
 	"strings"

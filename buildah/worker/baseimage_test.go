@@ -3,7 +3,7 @@ package worker
 import (
 	"archive/tar"
 	"context"
-	"imagehub/buildah/internal/buildtest"
+	"imagehub/buildah/buildtest"
 	"imagehub/buildah/remote"
 	"io"
 	"os"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"imagehub/buildah/buildtest"
 	"imagehub/buildah/mounts"
 	"imagehub/buildah/queue"
 	"imagehub/buildah/recipe"
@@ -56,7 +57,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	if os.Geteuid() != 0 {
 		b.Skip("real buildah builds in benchmarks need root")
 	}
-	e := &benchEnv{root: traversableDir(b), bases: map[string]string{}}
+	e := &benchEnv{root: buildtest.TraversableDir(b), bases: map[string]string{}}
 	// Runs before TempDir's removal (cleanups run last first).
 	b.Cleanup(func() {
 		if err := mounts.UnmountUnder(e.root); err != nil {

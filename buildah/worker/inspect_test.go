@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"imagehub/buildah/internal/buildtest"
+	"imagehub/buildah/buildtest"
 	"imagehub/buildah/remote"
 	"io"
 	"net/http"

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"imagehub/buildah/internal/buildtest"
+	"imagehub/buildah/buildtest"
 	"imagehub/buildah/recipe"
 	"imagehub/buildah/workerspec"
 )
@@ -71,7 +71,7 @@ func loopbackListener(t *testing.T) (int, *atomic.Int32) {
 // secretFile stands for the data folder: a 0711 folder with a 0600 key.
 func secretFile(t *testing.T) string {
 	t.Helper()
-	dir := traversableDir(t)
+	dir := buildtest.TraversableDir(t)
 	path := filepath.Join(dir, "secret.key")
 	if err := os.WriteFile(path, []byte("TOPSECRET"), 0o600); err != nil {
 		t.Fatal(err)

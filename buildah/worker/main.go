@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"imagehub/buildah/mounts"
 	"imagehub/buildah/workerspec"
 	"io"
 	"os"
@@ -34,6 +35,7 @@ func Command(ctx context.Context, args []string) int {
 	fs.StringVar(&stg.GraphRoot, "graph-root", "", "storage graph root (with --cleanup)")
 	fs.StringVar(&stg.RunRoot, "run-root", "", "storage run root (with --cleanup)")
 	fs.StringVar(&stg.Driver, "driver", "", "storage driver (with --cleanup)")
+	tmpDir := fs.String("tmp-dir", "", "the build's temporary folder, removed too (with --cleanup)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -41,6 +43,9 @@ func Command(ctx context.Context, args []string) int {
 	case *cleanup > 0:
 		unshare.MaybeReexecUsingUserNamespace(false)
 		n, err := CleanupBuild(stg, *cleanup)
+		if err == nil && *tmpDir != "" {
+			err = mounts.RemoveAll(*tmpDir)
+		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1

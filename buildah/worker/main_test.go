@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"imagehub/buildah/buildtest"
 	"imagehub/buildah/mounts"
 	"imagehub/buildah/recipe"
 	"imagehub/buildah/registry"
@@ -168,20 +169,6 @@ func pushTestBase(t *testing.T, reg *registry.Server, s workerspec.Storage, b te
 	return ref, digest
 }
 
-// traversableDir is a t.TempDir that RUN steps' container root, a
-// subordinate id, may pass through (0711 up to /tmp), as the server's own
-// build folders are.
-func traversableDir(t testing.TB) string {
-	t.Helper()
-	dir := t.TempDir()
-	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o711); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 // recorder collects a worker's events.
 type recorder struct {
 	mu     sync.Mutex
@@ -244,7 +231,7 @@ func runTestWorker(t *testing.T, ctx context.Context, spec workerspec.Spec) (*re
 // testSpec is a worker spec for one build in a test. Its temporary folder is
 // removed the way the server removes it.
 func testSpec(t *testing.T, id int64, s workerspec.Storage, reg *registry.Server, base, target string, p recipe.Packages) workerspec.Spec {
-	tmp := filepath.Join(traversableDir(t), "build")
+	tmp := filepath.Join(buildtest.TraversableDir(t), "build")
 	if err := os.Mkdir(tmp, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"imagehub/buildah/internal/buildtest"
+	"imagehub/buildah/buildtest"
 	"imagehub/buildah/queue"
 	"imagehub/buildah/recipe"
 	"imagehub/buildah/workerspec"

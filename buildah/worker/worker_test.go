@@ -3,7 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
-	"imagehub/buildah/internal/buildtest"
+	"imagehub/buildah/buildtest"
 	"imagehub/buildah/mounts"
 	"imagehub/buildah/recipe"
 	"imagehub/buildah/remote"

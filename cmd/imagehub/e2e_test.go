@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"imagehub/buildah/buildtest"
 	"imagehub/buildah/registry"
 	"imagehub/buildah/remote"
 	"imagehub/buildah/worker"
@@ -115,7 +116,7 @@ func (l *lockedBuffer) String() string {
 func startServer(t *testing.T, data string, cred *syscall.Credential) *server {
 	t.Helper()
 	if data == "" {
-		data = filepath.Join(t.TempDir(), "data")
+		data = filepath.Join(buildtest.TraversableDir(t), "data")
 	}
 	s := &server{t: t, data: data, addr: freeAddr(t), regAdr: freeAddr(t), cred: cred}
 	s.start()

@@ -24,6 +24,20 @@ func NeedRoot(t testing.TB) {
 	}
 }
 
+// TraversableDir is a t.TempDir that RUN steps' container root, a
+// subordinate id, may pass through (0711 up to the system's temporary
+// folder), as the server's data folder is.
+func TraversableDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
 // Registry serves an embedded registry for one test; a non-empty htpasswd
 // (see Htpasswd) makes it demand credentials.
 func Registry(t testing.TB, htpasswd string) *registry.Server {
