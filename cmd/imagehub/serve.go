@@ -78,6 +78,9 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := bootstrapAdmin(ctx, a.store, stderr); err != nil {
 		return err
 	}
+	if err := removeOrphanBuildLogs(ctx, a.store, a.data.path("builds"), a.logger); err != nil {
+		a.logger.Error("removing the logs of deleted builds", "err", err)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if err := a.startRegistry(ctx); err != nil {
