@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,9 +24,11 @@ func (d dataDir) path(elem ...string) string {
 	return filepath.Join(append([]string{string(d)}, elem...)...)
 }
 
-// openDataDir creates the folder when needed and opens its store.
+// openDataDir creates the folder when needed and opens its store. The folder
+// is private to imagehub's user (0700), and so is the database (0600): they
+// hold the keys, the sessions' secrets and the encrypted pull secrets.
 func openDataDir(dir string) (dataDir, *store.Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := privateDir(dir); err != nil {
 		return "", nil, err
 	}
 	d := dataDir(dir)
@@ -32,11 +36,62 @@ func openDataDir(dir string) (dataDir, *store.Store, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	st, err := store.Open(d.path("imagehub.db"), key)
+	db := d.path("imagehub.db")
+	if err := privateDatabase(db); err != nil {
+		return "", nil, err
+	}
+	st, err := store.Open(db, key)
 	if err != nil {
 		return "", nil, err
 	}
 	return d, st, nil
+}
+
+// privateDir makes dir when needed, and takes away the group's and others'
+// access to a folder made before imagehub did so.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	if err := os.Chmod(dir, fi.Mode().Perm()&0o700); err != nil {
+		return fmt.Errorf("data folder %s is open to others (%v) and cannot be made private: %w", dir, fi.Mode().Perm(), err)
+	}
+	return nil
+}
+
+// privateDatabase creates the SQLite file at path as 0600 before SQLite
+// does (SQLite would make it 0644, less the umask), and makes an existing
+// one and its -wal and -shm files 0600. SQLite gives the -wal and -shm files
+// it creates the mode of the database file.
+func privateDatabase(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		if fi.Mode().Perm() != 0o600 {
+			if err := os.Chmod(p, 0o600); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // secretKey is the AES key of pull-secret passwords: IMAGEHUB_SECRET_KEY
