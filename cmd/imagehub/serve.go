@@ -33,6 +33,7 @@ type serveConfig struct {
 	deadline               time.Duration
 	storageDriver          string
 	secureCookies          bool
+	trustedProxies         []*net.IPNet
 }
 
 func parseServeFlags(args []string) (serveConfig, error) {
@@ -48,8 +49,13 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.DurationVar(&c.deadline, "build-deadline", envDuration("IMAGEHUB_BUILD_DEADLINE", 2*time.Hour), "a build still running after this is stopped")
 	fs.StringVar(&c.storageDriver, "storage-driver", os.Getenv("IMAGEHUB_STORAGE_DRIVER"), "overlay or vfs; empty picks overlay where the kernel allows it")
 	fs.BoolVar(&c.secureCookies, "secure-cookies", os.Getenv("IMAGEHUB_SECURE_COOKIES") == "true", "mark cookies Secure (set when served behind TLS)")
+	proxies := fs.String("trusted-proxies", os.Getenv("IMAGEHUB_TRUSTED_PROXIES"), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client; empty: the connecting address is the client")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	var err error
+	if c.trustedProxies, err = parseCIDRs(*proxies); err != nil {
+		return c, fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	if c.concurrency < 1 {
 		return c, fmt.Errorf("--build-concurrency must be at least 1")
@@ -167,6 +173,32 @@ func splitList(s string) []string {
 	return out
 }
 
+// parseCIDRs reads a comma-separated list of CIDRs; a bare address stands
+// for itself alone.
+func parseCIDRs(s string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, x := range splitList(s) {
+		if !strings.Contains(x, "/") {
+			ip := net.ParseIP(x)
+			if ip == nil {
+				return nil, fmt.Errorf("%q is neither a CIDR such as 10.0.0.0/8 nor an address", x)
+			}
+			bits := 128
+			if ip.To4() != nil {
+				ip, bits = ip.To4(), 32
+			}
+			out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(x)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8", x)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
 func envInt(name string, def int) int {
 	if n, err := strconv.Atoi(os.Getenv(name)); err == nil {
 		return n
@@ -227,5 +259,6 @@ func (a *app) server() (*handlers.Server, error) {
 		Store: a.store, HashKey: keys[:32], BlockKey: keys[32:], Secure: a.cfg.secureCookies, Logger: a.logger,
 		Inspect: remote.Inspect, Normalize: remote.NormalizeReference, InsecureRegistries: a.insecure,
 		Builds: a.queue, Logs: a.logs, RegistryPrefix: a.prefix, PushSecret: a.cfg.pushSecret,
+		TrustedProxies: a.cfg.trustedProxies,
 	})
 }
