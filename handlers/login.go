@@ -2,9 +2,11 @@ package handlers
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -94,10 +96,22 @@ func (s *Server) logout(c echo.Context) error {
 }
 
 // safeNext returns where to go after signing in: a local path only, so that
-// the sign-in form cannot be used to send people to another site.
+// the sign-in form cannot be used to send people to another site. Browsers
+// drop tabs and line breaks from a URL and read a backslash as a slash, so
+// "/\t/evil.example" (next=/%09/evil.example) or "/\\evil.example" would
+// become "//evil.example", another site: a path with a control character, a
+// space or a backslash anywhere is refused, as is anything with a scheme or
+// a host.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return ""
+	}
+	for _, r := range next {
+		if r < 0x20 || r == 0x7f || r == '\\' || unicode.IsSpace(r) {
+			return ""
+		}
+	}
+	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
 		return ""
 	}
 	return next

@@ -99,6 +99,8 @@ type Server struct {
 	checkPassword func(ctx context.Context, username, password string) (*store.User, error)
 	// clientAddr tells the client's address from a request (TrustedProxies).
 	clientAddr echo.IPExtractor
+	// sessionName is the session cookie's name (session.go).
+	sessionName string
 	// now is the clock of sign-in limits and session expiry; tests move it.
 	now    func() time.Time
 	routes []route
@@ -154,6 +156,10 @@ func New(cfg Config) (*Server, error) {
 		now:        wallClock,
 	}
 	s.checkPassword = s.store.Authenticate
+	s.sessionName = sessionName
+	if cfg.Secure {
+		s.sessionName = secureSessionName
+	}
 	s.clientAddr = clientAddress(cfg.TrustedProxies)
 	if s.builds != nil && (s.logs == nil || s.registry == "") {
 		return nil, errors.New("handlers: Config.Builds needs Config.Logs and Config.RegistryPrefix")
