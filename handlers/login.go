@@ -29,7 +29,7 @@ func (s *Server) loginForm(c echo.Context) error {
 // are counted per username and client address, and per client address,
 // before the password is checked (limiter.go); past the limit the password is
 // not even checked and the form says how long to wait. The client address is
-// the one Config.TrustedProxies lets count (trustedProxies).
+// the one Config.TrustedProxies lets count (clientAddress).
 func (s *Server) login(c echo.Context) error {
 	username, password := c.FormValue("username"), c.FormValue("password")
 	next := safeNext(c.FormValue("next"))
