@@ -164,8 +164,9 @@ func TestSecureCookie(t *testing.T) {
 	env.http.Config.Handler = srv.Handler()
 	res := env.anonymous().get("/login")
 	for _, ck := range res.Cookies() {
-		if ck.Name == sessionName && !ck.Secure {
-			t.Error("the session cookie is not Secure with Config.Secure")
+		if ck.Name != secureSessionName || !ck.Secure || ck.Path != "/" || ck.Domain != "" {
+			t.Errorf("cookie %s (Secure %v, Path %q, Domain %q), want %s, Secure, Path=/, no Domain",
+				ck.Name, ck.Secure, ck.Path, ck.Domain, secureSessionName)
 		}
 	}
 	if len(res.Cookies()) == 0 {

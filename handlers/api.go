@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -118,6 +119,8 @@ func jsonKind(target any) string {
 		return "a list of strings"
 	case *int, *int64:
 		return "a whole number"
+	case **time.Time:
+		return "a time such as 2030-01-31T00:00:00Z, or null"
 	}
 	return "an object of the documented shape"
 }

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -30,17 +31,18 @@ func (s *Server) apiListTokens(c echo.Context) error {
 }
 
 // apiCreateToken makes a token for the caller, {"name", "scope": "read" |
-// "admin"}, and answers 201 with its value in "token", the only time it is
-// ever shown.
+// "admin", "expiresAt": an RFC 3339 time or null (never, the default)}, and
+// answers 201 with its value in "token", the only time it is ever shown.
 func (s *Server) apiCreateToken(c echo.Context) error {
 	var (
-		name  string
-		scope store.TokenScope
+		name      string
+		scope     store.TokenScope
+		expiresAt *time.Time
 	)
-	if _, err := decodeObject(c, map[string]any{"name": &name, "scope": &scope}); err != nil {
+	if _, err := decodeObject(c, map[string]any{"name": &name, "scope": &scope, "expiresAt": &expiresAt}); err != nil {
 		return err
 	}
-	value, tok, err := s.store.CreateToken(c.Request().Context(), currentUser(c).Username, name, scope)
+	value, tok, err := s.store.CreateTokenExpiring(c.Request().Context(), currentUser(c).Username, name, scope, expiresAt)
 	if err != nil {
 		return err
 	}

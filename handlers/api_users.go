@@ -45,7 +45,8 @@ func (s *Server) apiGetUser(c echo.Context) error {
 }
 
 // apiPatchUser sets a user's password and/or administrator flag:
-// {"password": "…", "admin": true}. A new password ends the user's sessions.
+// {"password": "…", "admin": true}. A new password ends the user's sessions
+// and revokes their API tokens.
 // Taking one's own administrator rights is refused (422 at "admin") before
 // anything changes.
 func (s *Server) apiPatchUser(c echo.Context) error {

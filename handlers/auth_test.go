@@ -67,12 +67,32 @@ func TestLoginCookieAndRedirect(t *testing.T) {
 
 func TestLoginRefusesOpenRedirect(t *testing.T) {
 	env := newTestEnv(t)
-	for _, next := range []string{"https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"} {
+	for _, next := range []string{"https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)",
+		"/\t/evil.example", "/\r\n/evil.example", "/\x7f/evil.example", "/ /evil.example", "/\u00a0/evil.example", "/a/../\\evil.example"} {
 		c := env.anonymous()
 		c.getPage("/login")
 		res := c.postForm("/login", url.Values{"username": {"admin"}, "password": {testAdminPassword}, "next": {next}})
 		if loc := res.Header.Get("Location"); loc != "/admin/images" {
 			t.Errorf("next=%q: redirected to %q, want /admin/images", next, loc)
+		}
+	}
+}
+
+// TestSignedInNextStaysOnSite: a signed-in user sent to /login with
+// next=/%09/evil.example (a tab, which browsers drop, making //evil.example)
+// goes to a page of this site.
+func TestSignedInNextStaysOnSite(t *testing.T) {
+	env := newTestEnv(t)
+	c := env.signIn("admin")
+	for _, q := range []string{"/%09/evil.example", "/%0a/evil.example", "%09//evil.example", "/%5c/evil.example"} {
+		res := c.get("/login?next=" + q)
+		if loc := res.Header.Get("Location"); strings.Contains(loc, "evil") {
+			t.Errorf("next=%s: redirected to %q", q, loc)
+		}
+	}
+	for _, next := range []string{"/admin/images?q=py", "/groups/team/images/x%20y", "/"} {
+		if got := safeNext(next); got != next {
+			t.Errorf("safeNext(%q) = %q, want it kept", next, got)
 		}
 	}
 }

@@ -61,12 +61,17 @@ func (s *Server) renameGroup(c echo.Context) error {
 }
 
 // deleteGroup deletes a group with its memberships, grants and own images
-// (see deleted).
+// (see deleted), and the logs of those images' builds.
 func (s *Server) deleteGroup(c echo.Context) error {
-	name := c.Param("group")
-	if err := s.store.DeleteGroup(c.Request().Context(), name); err != nil {
+	ctx, name := c.Request().Context(), c.Param("group")
+	builds, err := s.groupBuilds(ctx, name)
+	if err != nil {
 		return err
 	}
+	if err := s.store.DeleteGroup(ctx, name); err != nil {
+		return err
+	}
+	s.removeBuildLogs(builds)
 	return s.deleted(c, "Group "+name+" deleted.", "/admin/groups")
 }
 

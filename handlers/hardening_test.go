@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -34,38 +35,68 @@ func (env *testEnv) withClock() *testClock {
 	return clk
 }
 
+// fail makes an attempt that fails; it must not be refused.
+func (l *loginLimiter) fail(t *testing.T, now time.Time, username, addr string) {
+	t.Helper()
+	if a, wait := l.begin(now, username, addr); a == nil {
+		t.Fatalf("%s from %s at %v refused: wait %v", username, addr, now, wait)
+	}
+}
+
+// wait is how long an attempt must wait, 0 when it may go on (and is then
+// taken back).
+func (l *loginLimiter) wait(now time.Time, username, addr string) time.Duration {
+	a, wait := l.begin(now, username, addr)
+	if a != nil {
+		a.abandoned()
+	}
+	return wait
+}
+
 func TestLoginLimiter(t *testing.T) {
 	l := newLoginLimiter()
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	for i := 0; i < loginFailsPerUser; i++ {
-		if w := l.retryAfter(t0, "ann", "10.0.0.1"); w != 0 {
-			t.Fatalf("attempt %d refused: wait %v", i+1, w)
-		}
-		l.failed(t0.Add(time.Duration(i)*time.Minute), "ann", "10.0.0.1")
+	for i := 0; i < loginFailsPerUserAddr; i++ {
+		l.fail(t, t0.Add(time.Duration(i)*time.Minute), "ann", "10.0.0.1")
 	}
 	now := t0.Add(5 * time.Minute)
-	if w := l.retryAfter(now, "ANN ", "10.0.0.9"); w != 10*time.Minute {
-		t.Errorf("after 5 failures (from another address, other spelling): wait %v, want 10m (the first failure leaves the window)", w)
+	if w := l.wait(now, "ANN ", "10.0.0.1"); w != 10*time.Minute {
+		t.Errorf("after 5 failures (other spelling): wait %v, want 10m (the first failure leaves the window)", w)
 	}
-	if w := l.retryAfter(now, "bob", "10.0.0.1"); w != 0 {
+	if w := l.wait(now, "ann", "10.0.0.9"); w != 0 {
+		t.Errorf("ann from another address is held back by the failures from 10.0.0.1: %v", w)
+	}
+	if w := l.wait(now, "bob", "10.0.0.1"); w != 0 {
 		t.Errorf("another user from the same address is refused after 5 failures: %v", w)
 	}
-	if w := l.retryAfter(t0.Add(15*time.Minute), "ann", "10.0.0.1"); w != 0 {
+	if w := l.wait(t0.Add(15*time.Minute), "ann", "10.0.0.1"); w != 0 {
 		t.Errorf("after the window: wait %v", w)
 	}
-	l.succeeded("ann")
-	if w := l.retryAfter(now, "ann", "10.0.0.1"); w != 0 {
+	// A right password forgets ann's failures from that address.
+	a, _ := l.begin(t0.Add(15*time.Minute), "ann", "10.0.0.1")
+	a.succeeded()
+	if w := l.wait(now, "ann", "10.0.0.1"); w != 0 {
 		t.Errorf("after a success the username still waits %v", w)
 	}
 	// Per address: 20 failures over many usernames.
 	for i := 0; i < loginFailsPerAddr; i++ {
-		l.failed(now, "user"+string(rune('a'+i)), "10.0.0.2")
+		l.fail(t, now, "user"+string(rune('a'+i)), "10.0.0.2")
 	}
-	if w := l.retryAfter(now, "zed", "10.0.0.2"); w != 15*time.Minute {
+	if w := l.wait(now, "zed", "10.0.0.2"); w != 15*time.Minute {
 		t.Errorf("address after 20 failures: wait %v, want 15m", w)
 	}
-	if w := l.retryAfter(now, "zed", "10.0.0.3"); w != 0 {
+	if w := l.wait(now, "zed", "10.0.0.3"); w != 0 {
 		t.Errorf("another address: wait %v", w)
+	}
+	// An IPv6 client counts by its /64.
+	for i := 0; i < loginFailsPerUserAddr; i++ {
+		l.fail(t, now, "ann", "2001:db8:1:2::"+string(rune('a'+i)))
+	}
+	if w := l.wait(now, "ann", "2001:db8:1:2:ffff::1"); w == 0 {
+		t.Error("another address of the same IPv6 /64 is not held back")
+	}
+	if w := l.wait(now, "ann", "2001:db8:1:3::1"); w != 0 {
+		t.Errorf("another /64: wait %v", w)
 	}
 	for _, tc := range []struct {
 		wait time.Duration
@@ -81,15 +112,44 @@ func TestLoginLimiter(t *testing.T) {
 	}
 }
 
+// TestLoginLimiterTakesBack counts an attempt while its password is
+// checked: a right password takes it back from the address's count, an
+// attempt that could not be checked from both counts.
+func TestLoginLimiterTakesBack(t *testing.T) {
+	l := newLoginLimiter()
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	var pending []*loginAttempt
+	for range loginFailsPerUserAddr {
+		a, _ := l.begin(now, "ann", "10.0.0.1")
+		pending = append(pending, a)
+	}
+	if w := l.wait(now, "ann", "10.0.0.1"); w == 0 {
+		t.Fatal("attempts being checked do not count")
+	}
+	for _, a := range pending {
+		a.abandoned()
+	}
+	if len(l.failures) != 0 {
+		t.Errorf("abandoned attempts left counts: %v", l.failures)
+	}
+	for range loginFailsPerAddr - 1 {
+		a, _ := l.begin(now, "ann", "10.0.0.2")
+		a.succeeded()
+	}
+	if w := l.wait(now, "bob", "10.0.0.2"); w != 0 {
+		t.Errorf("sign-ins with the right password count against the address: %v", w)
+	}
+}
+
 func TestLoginLimiterForgetsOldKeys(t *testing.T) {
 	l := newLoginLimiter()
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	for i := 0; i < loginMaxKeys; i++ {
-		l.failed(t0, "u"+strings.Repeat("x", i%7)+string(rune(0x4e00+i)), "10.0.0.1")
+	for i := 0; i < loginMaxKeys/2; i++ {
+		l.fail(t, t0.Add(time.Duration(i)*time.Millisecond), "u"+strings.Repeat("x", i%7)+string(rune(0x4e00+i)), fmt.Sprintf("10.0.%d.%d", i/200, i%200))
 	}
-	l.failed(t0.Add(time.Hour), "late", "10.0.0.2")
+	l.fail(t, t0.Add(time.Hour), "late", "10.1.0.2")
 	if n := len(l.failures); n != 2 {
-		t.Errorf("%d keys kept after the sweep, want 2 (late's user and address)", n)
+		t.Errorf("%d keys kept after the sweep, want 2 (late's from 10.1.0.2, and that address)", n)
 	}
 }
 
@@ -196,8 +256,8 @@ func TestPasswordChangeEndsEverySession(t *testing.T) {
 	if res := htmx.htmx(http.MethodGet, "/images", nil); res.StatusCode != http.StatusUnauthorized || res.Header.Get("HX-Redirect") == "" {
 		t.Errorf("htmx: %d %q", res.StatusCode, res.Header.Get("HX-Redirect"))
 	}
-	// API tokens are not sessions: they last until revoked.
-	if res := token.json(http.MethodGet, "/api/v1/me/images", nil, nil); res.StatusCode != http.StatusOK {
-		t.Errorf("token after a password change: %d", res.StatusCode)
+	// Whoever had the old password may have made tokens: they are revoked.
+	if res := token.json(http.MethodGet, "/api/v1/me/images", nil, nil); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("token after a password change: %d, want 401", res.StatusCode)
 	}
 }

@@ -39,7 +39,8 @@ type testEnv struct {
 // newTestEnv starts a server with an "admin" administrator and a plain user
 // "alice". Normalize is the containers/image parser, as in production;
 // Inspect answers from a table and fails for hosts ending in ".invalid".
-func newTestEnv(t *testing.T) *testEnv {
+// configure, when given, changes the server's Config before it is built.
+func newTestEnv(t *testing.T, configure ...func(*Config)) *testEnv {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "imagehub.db"), make([]byte, 32))
 	if err != nil {
@@ -56,7 +57,7 @@ func newTestEnv(t *testing.T) *testEnv {
 		}
 	}
 	env := &testEnv{t: t, store: st, queue: &fakeQueue{store: st}}
-	srv, err := New(Config{
+	cfg := Config{
 		Store:     st,
 		HashKey:   []byte(strings.Repeat("h", 32)),
 		BlockKey:  []byte(strings.Repeat("b", 32)),
@@ -68,7 +69,11 @@ func newTestEnv(t *testing.T) *testEnv {
 		Builds:         env.queue,
 		Logs:           buildlog.NewHub(t.TempDir()),
 		RegistryPrefix: "registry.test/imagehub",
-	})
+	}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

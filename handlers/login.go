@@ -2,9 +2,11 @@ package handlers
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -23,24 +25,27 @@ func (s *Server) loginForm(c echo.Context) error {
 
 // login checks the username and password and starts a session that remembers
 // the user's session epoch (so a later password change ends it) and when it
-// began (so it ends after sessionMaxAge whatever the cookie says). Failed
-// attempts are counted per username and per client address; past the limit
-// the password is not even checked and the form says how long to wait.
+// began (so it ends after sessionMaxAge whatever the cookie says). Attempts
+// are counted per username and client address, and per client address,
+// before the password is checked (limiter.go); past the limit the password is
+// not even checked and the form says how long to wait. The client address is
+// the one Config.TrustedProxies lets count (clientAddress).
 func (s *Server) login(c echo.Context) error {
 	username, password := c.FormValue("username"), c.FormValue("password")
 	next := safeNext(c.FormValue("next"))
 	now, addr := s.now(), c.RealIP()
-	if wait := s.logins.retryAfter(now, username, addr); wait > 0 {
+	attempt, wait := s.logins.begin(now, username, addr)
+	if attempt == nil {
 		return s.tooManySignIns(c, wait, views.LoginProps{Username: username, Next: next})
 	}
-	u, err := s.store.Authenticate(c.Request().Context(), username, password)
+	u, err := s.checkPassword(c.Request().Context(), username, password)
 	if store.ErrorCode(err) == store.EUNAUTHORIZED {
-		s.logins.failed(now, username, addr)
 		return s.renderLogin(c, http.StatusUnauthorized, views.LoginProps{Username: username, Next: next, Error: store.ErrorMessage(err)})
 	} else if err != nil {
+		attempt.abandoned()
 		return err
 	}
-	s.logins.succeeded(username)
+	attempt.succeeded()
 	sess := s.session(c)
 	clearSession(sess)
 	sess.Values[sessUser] = u.Username
@@ -91,10 +96,22 @@ func (s *Server) logout(c echo.Context) error {
 }
 
 // safeNext returns where to go after signing in: a local path only, so that
-// the sign-in form cannot be used to send people to another site.
+// the sign-in form cannot be used to send people to another site. Browsers
+// drop tabs and line breaks from a URL and read a backslash as a slash, so
+// "/\t/evil.example" (next=/%09/evil.example) or "/\\evil.example" would
+// become "//evil.example", another site: a path with a control character, a
+// space or a backslash anywhere is refused, as is anything with a scheme or
+// a host.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return ""
+	}
+	for _, r := range next {
+		if r < 0x20 || r == 0x7f || r == '\\' || unicode.IsSpace(r) {
+			return ""
+		}
+	}
+	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
 		return ""
 	}
 	return next

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -64,6 +65,13 @@ type Config struct {
 	// PushSecret names the secret that pulls built images from the
 	// registry they are pushed to; it becomes a built image's pull secret.
 	PushSecret string
+	// TrustedProxies are the address ranges of the reverse proxies in front
+	// of imagehub. A request from one of them is taken to come from the
+	// address it names in X-Forwarded-For (the nearest one that is not a
+	// trusted proxy itself); with none, the address that connected is the
+	// client's and X-Forwarded-For is ignored. The sign-in limits count per
+	// client address.
+	TrustedProxies []*net.IPNet
 }
 
 // BuildQueue is what the web layer needs of the build queue: to be told a
@@ -87,6 +95,12 @@ type Server struct {
 	pushSecret string
 	// logins counts failed sign-ins per username and address (limiter.go).
 	logins *loginLimiter
+	// checkPassword is the store's Authenticate (bcrypt); tests count its calls.
+	checkPassword func(ctx context.Context, username, password string) (*store.User, error)
+	// clientAddr tells the client's address from a request (TrustedProxies).
+	clientAddr echo.IPExtractor
+	// sessionName is the session cookie's name (session.go).
+	sessionName string
 	// now is the clock of sign-in limits and session expiry; tests move it.
 	now    func() time.Time
 	routes []route
@@ -141,6 +155,12 @@ func New(cfg Config) (*Server, error) {
 		logins:     newLoginLimiter(),
 		now:        wallClock,
 	}
+	s.checkPassword = s.store.Authenticate
+	s.sessionName = sessionName
+	if cfg.Secure {
+		s.sessionName = secureSessionName
+	}
+	s.clientAddr = clientAddress(cfg.TrustedProxies)
 	if s.builds != nil && (s.logs == nil || s.registry == "") {
 		return nil, errors.New("handlers: Config.Builds needs Config.Logs and Config.RegistryPrefix")
 	}
@@ -165,12 +185,27 @@ func (s *Server) newEcho() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.IPExtractor = echo.ExtractIPDirect()
+	e.IPExtractor = s.clientAddr
 	e.Use(s.recoverPanic, s.securityHeaders, limitBody, s.authenticate)
 	for _, r := range s.routes {
 		e.Add(r.Method, r.Path, r.Handler, s.requireAccess(r.Access), s.checkCSRF)
 	}
 	return e
+}
+
+// clientAddress returns how the client's address is told: the address that
+// connected, unless it is one of the trusted proxies, which name the client
+// in X-Forwarded-For. Echo would trust every loopback and private address
+// by default; only the ranges given are trusted here.
+func clientAddress(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 // recoverPanic turns a panic in a handler into a logged internal error, so

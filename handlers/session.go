@@ -12,8 +12,14 @@ import (
 	"imagehub/store"
 )
 
-// sessionName is the cookie's name.
-const sessionName = "imagehub_session"
+// sessionName is the cookie's name; secureSessionName when cookies are
+// Secure. The __Host- prefix makes browsers accept the cookie only when it is
+// Secure, has Path=/ and no Domain, so that neither a plain-HTTP page nor a
+// sibling subdomain can plant or overwrite it.
+const (
+	sessionName       = "imagehub_session"
+	secureSessionName = "__Host-" + sessionName
+)
 
 // Keys of the session values and of the echo context.
 const (
@@ -59,10 +65,10 @@ func (s *Server) session(c echo.Context) *sessions.Session {
 	if sess, ok := c.Get(ctxSession).(*sessions.Session); ok {
 		return sess
 	}
-	sess, err := s.cookies.Get(c.Request(), sessionName)
+	sess, err := s.cookies.Get(c.Request(), s.sessionName)
 	if err != nil {
 		// A cookie made with other keys or tampered with: start afresh.
-		sess, _ = s.cookies.New(c.Request(), sessionName)
+		sess, _ = s.cookies.New(c.Request(), s.sessionName)
 	}
 	c.Set(ctxSession, sess)
 	return sess

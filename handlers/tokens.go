@@ -3,6 +3,7 @@ package handlers
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -18,15 +19,42 @@ func (s *Server) tokensPage(c echo.Context) error {
 
 // createTokenForm makes a token for the caller and shows its value on the
 // answer itself, once: it is never stored, so no redirect could show it again.
+// The form's "expires" is a number of days, or "" for never.
 func (s *Server) createTokenForm(c echo.Context) error {
-	v := views.TokenValues{Name: c.FormValue("name"), Scope: c.FormValue("scope")}
-	value, tok, err := s.store.CreateToken(c.Request().Context(), currentUser(c).Username, v.Name, store.TokenScope(v.Scope))
+	v := views.TokenValues{Name: c.FormValue("name"), Scope: c.FormValue("scope"), Expires: c.FormValue("expires")}
+	value, tok, err := s.createTokenFromForm(c, v)
 	if store.ErrorCode(err) == store.EINVALID {
-		return s.renderTokens(c, http.StatusUnprocessableEntity, views.TokensProps{Form: v, Errors: store.ErrorFields(err)})
+		errs := store.ErrorFields(err)
+		if r, ok := errs["expiresAt"]; ok {
+			errs["expires"] = r
+		}
+		return s.renderTokens(c, http.StatusUnprocessableEntity, views.TokensProps{Form: v, Errors: errs})
 	} else if err != nil {
 		return err
 	}
 	return s.renderTokens(c, http.StatusCreated, views.TokensProps{Created: tok, Value: value})
+}
+
+// createTokenFromForm makes the token the form asks for.
+func (s *Server) createTokenFromForm(c echo.Context, v views.TokenValues) (string, *store.Token, error) {
+	expiresAt, err := s.tokenExpiry(v.Expires)
+	if err != nil {
+		return "", nil, err
+	}
+	return s.store.CreateTokenExpiring(c.Request().Context(), currentUser(c).Username, v.Name, store.TokenScope(v.Scope), expiresAt)
+}
+
+// tokenExpiry turns the form's "expires" (days; "" for never) into a time.
+func (s *Server) tokenExpiry(days string) (*time.Time, error) {
+	if days == "" {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(days)
+	if err != nil || n < 1 || n > views.MaxTokenDays {
+		return nil, store.Invalid(map[string]string{"expires": "Choose never or a number of days from 1 to " + strconv.Itoa(views.MaxTokenDays) + "."})
+	}
+	t := s.now().AddDate(0, 0, n)
+	return &t, nil
 }
 
 // revokeToken deletes the token of the :id parameter (see deleted): from
@@ -59,7 +87,7 @@ func (s *Server) renderTokens(c echo.Context, status int, p views.TokensProps) e
 	if err != nil {
 		return err
 	}
-	p.Tokens, p.All = tokens, u.Admin
+	p.Tokens, p.All, p.Now = tokens, u.Admin, s.now()
 	p.Page = s.page(c, "API tokens", views.NavTokens)
 	return render(c, status, views.Tokens(p))
 }

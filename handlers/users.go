@@ -46,7 +46,8 @@ func (s *Server) userPage(c echo.Context) error {
 }
 
 // resetPassword sets a user's password, which ends every session of theirs
-// (but the administrator's own current one, when they reset their own).
+// (but the administrator's own current one, when they reset their own) and
+// revokes their API tokens.
 func (s *Server) resetPassword(c echo.Context) error {
 	username := c.Param("username")
 	err := s.setPassword(c, username, c.FormValue("password"))
@@ -55,7 +56,7 @@ func (s *Server) resetPassword(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	if err := s.addFlash(c, "Password of "+username+" changed; their other sessions have ended."); err != nil {
+	if err := s.addFlash(c, "Password of "+username+" changed; their other sessions have ended and their API tokens are revoked."); err != nil {
 		return err
 	}
 	return seeOther(c, views.UserPath(username))

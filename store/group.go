@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 )
 
@@ -31,10 +32,40 @@ type Member struct {
 	Role     Role   `json:"role"`
 }
 
+// reservedGroupNames are words that already mean something wherever a
+// group's name is shown or used, each with what it means. A group named
+// "system" would be taken for the owner of the administrators' images (the
+// API's "owner": "system", ?owner=system), and its group admins would manage
+// System images.
+var reservedGroupNames = map[string]string{
+	OwnerSystem: "the owner of the administrators' images",
+	"global":    "the images every group may use",
+	"all":       "every owner in the images table's filter",
+	"admin":     "the administrators and their pages under /admin, and the group admin role",
+	"new":       "the address of a form that adds something",
+}
+
+// groupNameReason returns why name, a valid name, is reserved, or "" when
+// it is not.
+func groupNameReason(name string) string {
+	if meaning, ok := reservedGroupNames[name]; ok {
+		return fmt.Sprintf("%q is reserved: it stands for %s. Choose another name.", name, meaning)
+	}
+	return ""
+}
+
 // Validate checks a group's fields.
-func (g *Group) Validate() error {
+func (g *Group) Validate() error { return g.validate("") }
+
+// validate checks a group's fields; current is the group's name before a
+// rename. A reserved name that a group had before the rule existed may be
+// kept (the migration renamed "system", the one that misled), but no group
+// may take one.
+func (g *Group) validate(current string) error {
 	f := map[string]string{}
 	if r := nameReason(g.Name); r != "" {
+		f["name"] = r
+	} else if r := groupNameReason(g.Name); r != "" && g.Name != current {
 		f["name"] = r
 	}
 	if r := textReason(g.DisplayName, 100); r != "" {
@@ -64,7 +95,7 @@ func (s *Store) CreateGroup(ctx context.Context, g *Group) error {
 
 // RenameGroup changes a group's name and display name; grants and members follow it.
 func (s *Store) RenameGroup(ctx context.Context, name string, g *Group) error {
-	if err := g.Validate(); err != nil {
+	if err := g.validate(name); err != nil {
 		return err
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {

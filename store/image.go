@@ -432,7 +432,7 @@ func SuffixedImageName(displayName, suffix string) string {
 
 // PreviewImageName tells the name an image with this display name would get
 // if it were created now: the display name itself when no image has that
-// name (taken is false), else SuffixedImageName with placeholder for the
+// name and it is not reserved (taken is false), else SuffixedImageName with placeholder for the
 // random suffix. An invalid display name is an EINVALID error with the
 // reason at "displayName".
 func (s *Store) PreviewImageName(ctx context.Context, displayName, placeholder string) (name string, taken bool, err error) {
@@ -441,7 +441,7 @@ func (s *Store) PreviewImageName(ctx context.Context, displayName, placeholder s
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		id, err := lookupID(ctx, tx, `SELECT id FROM images WHERE name = ?`, displayName)
-		taken = id != 0
+		taken = id != 0 || reservedImageNames[displayName]
 		return err
 	})
 	if err != nil || !taken {
@@ -450,13 +450,20 @@ func (s *Store) PreviewImageName(ctx context.Context, displayName, placeholder s
 	return SuffixedImageName(displayName, placeholder), true, nil
 }
 
-// freeImageName returns displayName when no image has that name yet, else
-// SuffixedImageName with a random suffix that no image has either.
+// reservedImageNames are names no image gets, because a page's address ends
+// in them: /admin/images/new is the add form, so an image named "new" could
+// never be opened. An image whose display name is one of them gets a
+// suffixed name, as when the name is taken.
+var reservedImageNames = map[string]bool{"new": true}
+
+// freeImageName returns displayName when no image has that name yet (and it
+// is not reserved), else SuffixedImageName with a random suffix that no image
+// has either.
 func (s *Store) freeImageName(ctx context.Context, tx *sql.Tx, displayName string) (string, error) {
 	name := displayName
 	for try := 0; try < 20; try++ {
 		id, err := lookupID(ctx, tx, `SELECT id FROM images WHERE name = ?`, name)
-		if err != nil || id == 0 {
+		if err != nil || (id == 0 && !reservedImageNames[name]) {
 			return name, err
 		}
 		name = SuffixedImageName(displayName, randomSuffix(NameSuffixLen))

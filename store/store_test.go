@@ -259,6 +259,22 @@ func TestUsersPasswordsAndTokens(t *testing.T) {
 	if _, _, err := s.AuthenticateToken(ctx, value); store.ErrorCode(err) != store.EUNAUTHORIZED {
 		t.Errorf("revoked token: %v", err)
 	}
+	// A password change revokes the user's tokens, and no one else's.
+	mustNoErr(t, s.CreateUser(ctx, &store.User{Username: "bob", Password: "password1"}))
+	annTok, _, err := s.CreateToken(ctx, "ann", "ci", store.ScopeAdmin)
+	mustNoErr(t, err)
+	bobTok, _, err := s.CreateToken(ctx, "bob", "ci", store.ScopeAdmin)
+	mustNoErr(t, err)
+	mustNoErr(t, s.SetPassword(ctx, "ann", "password3"))
+	if _, _, err := s.AuthenticateToken(ctx, annTok); store.ErrorCode(err) != store.EUNAUTHORIZED {
+		t.Errorf("a token after its user's password changed: %v", err)
+	}
+	if _, _, err := s.AuthenticateToken(ctx, bobTok); err != nil {
+		t.Errorf("another user's token after ann's password changed: %v", err)
+	}
+	if err := s.SetPassword(ctx, "nobody", "password3"); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("password of a missing user: %v", err)
+	}
 }
 
 func TestBuildLifecycle(t *testing.T) {

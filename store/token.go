@@ -28,23 +28,51 @@ type Token struct {
 	Scope     TokenScope `json:"scope"`
 	CreatedAt time.Time  `json:"createdAt"`
 	LastUsed  *time.Time `json:"lastUsed"`
+	// ExpiresAt is when the token stops working; nil: never.
+	ExpiresAt *time.Time `json:"expiresAt"`
 }
 
-// CreateToken makes a new token for a user and returns its value, which is
-// shown once: only its SHA-256 is kept.
+// Expired reports whether the token no longer works at now.
+func (t *Token) Expired(now time.Time) bool {
+	return t.ExpiresAt != nil && !now.Before(*t.ExpiresAt)
+}
+
+// CreateToken makes a new token for a user that never expires; see
+// CreateTokenExpiring.
 func (s *Store) CreateToken(ctx context.Context, username, name string, scope TokenScope) (string, *Token, error) {
+	return s.CreateTokenExpiring(ctx, username, name, scope, nil)
+}
+
+// CreateTokenExpiring makes a new token for a user, refused from expiresAt
+// on (nil: never), and returns its value, which is shown once: only its
+// SHA-256 is kept. A change of the user's password revokes their tokens.
+func (s *Store) CreateTokenExpiring(ctx context.Context, username, name string, scope TokenScope, expiresAt *time.Time) (string, *Token, error) {
+	f := map[string]string{}
 	if scope != ScopeRead && scope != ScopeAdmin {
-		return "", nil, Invalid(map[string]string{"scope": `Scope must be "read" or "admin".`})
+		f["scope"] = `Scope must be "read" or "admin".`
 	}
 	if r := textReason(name, 100); r != "" {
-		return "", nil, Invalid(map[string]string{"name": r})
+		f["name"] = r
+	}
+	now := s.now()
+	if expiresAt != nil && !expiresAt.After(now) {
+		f["expiresAt"] = "Must be in the future."
+	}
+	if len(f) > 0 {
+		return "", nil, Invalid(f)
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
 		return "", nil, err
 	}
 	value := "ih_" + base64.RawURLEncoding.EncodeToString(raw)
-	t := &Token{Username: username, Name: name, Scope: scope, CreatedAt: s.now()}
+	t := &Token{Username: username, Name: name, Scope: scope, CreatedAt: now}
+	var expires sql.NullString
+	if expiresAt != nil {
+		// Stored as text to the microsecond, as every time here.
+		e := parseTime(formatTime(*expiresAt))
+		t.ExpiresAt, expires = &e, sql.NullString{String: formatTime(e), Valid: true}
+	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		uid, err := lookupID(ctx, tx, `SELECT id FROM users WHERE username = ?`, username)
 		if err != nil {
@@ -52,8 +80,8 @@ func (s *Store) CreateToken(ctx context.Context, username, name string, scope To
 		} else if uid == 0 {
 			return Errorf(ENOTFOUND, "User %q not found.", username)
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO tokens (user_id, name, hash, scope, created_at) VALUES (?, ?, ?, ?, ?)`,
-			uid, name, tokenHash(value), scope, formatTime(t.CreatedAt))
+		res, err := tx.ExecContext(ctx, `INSERT INTO tokens (user_id, name, hash, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			uid, name, tokenHash(value), scope, formatTime(t.CreatedAt), expires)
 		if err != nil {
 			return err
 		}
@@ -66,19 +94,24 @@ func (s *Store) CreateToken(ctx context.Context, username, name string, scope To
 	return value, t, nil
 }
 
-// AuthenticateToken returns the user and scope a token value stands for.
+// AuthenticateToken returns the user and scope a token value stands for;
+// an expired token is EUNAUTHORIZED like an unknown one.
 func (s *Store) AuthenticateToken(ctx context.Context, value string) (*User, TokenScope, error) {
 	var (
 		username string
 		scope    TokenScope
 		id       int64
+		expires  sql.NullString
 	)
-	err := s.db.QueryRowContext(ctx, `SELECT t.id, u.username, t.scope FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?`,
-		tokenHash(value)).Scan(&id, &username, &scope)
+	err := s.db.QueryRowContext(ctx, `SELECT t.id, u.username, t.scope, t.expires_at FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?`,
+		tokenHash(value)).Scan(&id, &username, &scope, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, "", Errorf(EUNAUTHORIZED, "Invalid or revoked API token.")
 	} else if err != nil {
 		return nil, "", err
+	}
+	if t := (Token{ExpiresAt: parseNullTime(expires)}); t.Expired(s.now()) {
+		return nil, "", Errorf(EUNAUTHORIZED, "This API token expired at %s.", formatTime(*t.ExpiresAt))
 	}
 	if _, err := s.db.ExecContext(ctx, `UPDATE tokens SET last_used = ? WHERE id = ?`, formatTime(s.now()), id); err != nil {
 		return nil, "", err
@@ -89,7 +122,7 @@ func (s *Store) AuthenticateToken(ctx context.Context, value string) (*User, Tok
 
 // ListTokens returns a user's tokens (all users' when username is "").
 func (s *Store) ListTokens(ctx context.Context, username string) ([]*Token, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT t.id, u.username, t.name, t.scope, t.created_at, t.last_used
+	rows, err := s.db.QueryContext(ctx, `SELECT t.id, u.username, t.name, t.scope, t.created_at, t.last_used, t.expires_at
 		FROM tokens t JOIN users u ON u.id = t.user_id WHERE ? = '' OR u.username = ? ORDER BY t.id`, username, username)
 	if err != nil {
 		return nil, err
@@ -98,14 +131,14 @@ func (s *Store) ListTokens(ctx context.Context, username string) ([]*Token, erro
 	var out []*Token
 	for rows.Next() {
 		var (
-			t        Token
-			created  string
-			lastUsed sql.NullString
+			t                 Token
+			created           string
+			lastUsed, expires sql.NullString
 		)
-		if err := rows.Scan(&t.ID, &t.Username, &t.Name, &t.Scope, &created, &lastUsed); err != nil {
+		if err := rows.Scan(&t.ID, &t.Username, &t.Name, &t.Scope, &created, &lastUsed, &expires); err != nil {
 			return nil, err
 		}
-		t.CreatedAt, t.LastUsed = parseTime(created), parseNullTime(lastUsed)
+		t.CreatedAt, t.LastUsed, t.ExpiresAt = parseTime(created), parseNullTime(lastUsed), parseNullTime(expires)
 		out = append(out, &t)
 	}
 	return out, rows.Err()

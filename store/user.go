@@ -203,7 +203,8 @@ func (s *Store) ListUsers(ctx context.Context) ([]*User, error) {
 	return us, err
 }
 
-// SetPassword changes a user's password and ends all their sessions.
+// SetPassword changes a user's password, ends all their sessions and
+// revokes their API tokens: whoever had the old password may have made them.
 func (s *Store) SetPassword(ctx context.Context, username, password string) error {
 	if r := passwordReason(password, true); r != "" {
 		return Invalid(map[string]string{"password": r})
@@ -212,7 +213,17 @@ func (s *Store) SetPassword(ctx context.Context, username, password string) erro
 	if err != nil {
 		return err
 	}
-	return s.updateUser(ctx, username, `UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1 WHERE username = ?`, string(hash), username)
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1 WHERE username = ?`, string(hash), username)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return Errorf(ENOTFOUND, "User %q not found.", username)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM tokens WHERE user_id = (SELECT id FROM users WHERE username = ?)`, username)
+		return err
+	})
 }
 
 // SetAdmin makes or unmakes a user an administrator.

@@ -5,6 +5,8 @@
 package views
 
 import (
+	"time"
+
 	"imagehub/store"
 )
 
@@ -304,13 +306,21 @@ type TokensProps struct {
 	Value   string
 	Form    TokenValues
 	Errors  map[string]string
+	// Now is the time the page is made, to mark the tokens that expired.
+	Now time.Time
 }
 
 // TokenValues are the new-token form's fields.
 type TokenValues struct {
 	Name  string
 	Scope string
+	// Expires is the token's lifetime in days, "" for never.
+	Expires string
 }
+
+// MaxTokenDays is the longest lifetime, in days, a token made on the form
+// may have.
+const MaxTokenDays = 3650
 
 // ErrorProps is the page shown when a request fails.
 type ErrorProps struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"imagehub/store"
 )
@@ -45,15 +46,23 @@ func tokenCreateCmd(ctx context.Context, args []string, stdout io.Writer) error 
 	user := fs.String("user", "", "username")
 	scope := fs.String("scope", "admin", "admin (all the user may do) or read (GET only)")
 	name := fs.String("name", "cli", "a label to recognise the token by")
+	days := fs.Int("expires-days", 0, "days until the token stops working; 0: never")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var expiresAt *time.Time
+	if *days < 0 {
+		return fmt.Errorf("--expires-days must be 0 (never) or more")
+	} else if *days > 0 {
+		t := time.Now().AddDate(0, 0, *days)
+		expiresAt = &t
 	}
 	_, st, err := openDataDir(*data)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	value, _, err := st.CreateToken(ctx, *user, *name, store.TokenScope(*scope))
+	value, _, err := st.CreateTokenExpiring(ctx, *user, *name, store.TokenScope(*scope), expiresAt)
 	if err != nil {
 		return fmt.Errorf("%v", describe(err))
 	}

@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,14 +25,12 @@ func (d dataDir) path(elem ...string) string {
 }
 
 // openDataDir creates the folder when needed and opens its store. The folder
-// is 0711, traversable but not listable: RUN steps, which run as subordinate
-// ids, reach their build's folder below it (tmp/), while the keys and the
-// database are 0600 and every other folder in it is 0700 or 0750.
+// is 0711, private to imagehub's user but for passing through: RUN steps,
+// which run as subordinate ids, must reach their own build folder below it
+// (tmp/); nobody else may list or read it. The database is 0600: it holds
+// the sessions' secrets and the encrypted pull secrets, as do the key files.
 func openDataDir(dir string) (dataDir, *store.Store, error) {
-	if err := os.MkdirAll(dir, 0o711); err != nil {
-		return "", nil, err
-	}
-	if err := os.Chmod(dir, 0o711); err != nil {
+	if err := privateDir(dir); err != nil {
 		return "", nil, err
 	}
 	d := dataDir(dir)
@@ -38,11 +38,66 @@ func openDataDir(dir string) (dataDir, *store.Store, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	st, err := store.Open(d.path("imagehub.db"), key)
+	db := d.path("imagehub.db")
+	if err := privateDatabase(db); err != nil {
+		return "", nil, err
+	}
+	st, err := store.Open(db, key)
 	if err != nil {
 		return "", nil, err
 	}
 	return d, st, nil
+}
+
+// dataDirMode is the data folder's mode: its owner's, and passable by RUN
+// steps' subordinate ids on their way to tmp/.
+const dataDirMode = 0o711
+
+// privateDir makes dir when needed, and takes away the group's and others'
+// access (but passing through) to a folder made before imagehub did so.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, dataDirMode); err != nil {
+		return err
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm() == dataDirMode {
+		return nil
+	}
+	if err := os.Chmod(dir, dataDirMode); err != nil {
+		return fmt.Errorf("data folder %s is open to others (%v) and cannot be made private: %w", dir, fi.Mode().Perm(), err)
+	}
+	return nil
+}
+
+// privateDatabase creates the SQLite file at path as 0600 before SQLite
+// does (SQLite would make it 0644, less the umask), and makes an existing
+// one and its -wal and -shm files 0600. SQLite gives the -wal and -shm files
+// it creates the mode of the database file.
+func privateDatabase(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		if fi.Mode().Perm() != 0o600 {
+			if err := os.Chmod(p, 0o600); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // secretKey is the AES key of pull-secret passwords: IMAGEHUB_SECRET_KEY

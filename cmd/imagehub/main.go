@@ -20,7 +20,7 @@ const usage = `usage: imagehub <command> [flags]
 commands:
   serve          run the web service (and, by default, an embedded registry)
   user add       create a user:          imagehub user add --data DIR --user NAME [--admin]
-  token create   print a new API token:  imagehub token create --data DIR --user NAME [--scope admin|read]
+  token create   print a new API token:  imagehub token create --data DIR --user NAME [--scope admin|read] [--expires-days N]
   base-images    build offline base images (busybox, debian) and push them to the registry
   build-worker   run one build (started by serve; not for people)
 `

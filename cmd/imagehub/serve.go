@@ -38,6 +38,7 @@ type serveConfig struct {
 	secureCookies          bool
 	buildAllowCIDRs        []string
 	buildLimits            workerspec.Limits
+	trustedProxies         []*net.IPNet
 }
 
 func parseServeFlags(args []string) (c serveConfig, err error) {
@@ -55,6 +56,7 @@ func parseServeFlags(args []string) (c serveConfig, err error) {
 	memory := fs.String("build-memory", envOr("IMAGEHUB_BUILD_MEMORY", "8g"), "memory limit of each RUN step, such as 8g (root workers; 0 for none)")
 	fs.IntVar(&c.buildLimits.Processes, "build-processes", envInt("IMAGEHUB_BUILD_PROCESSES", 4096), "processes RUN steps may have at once (0 for the process's own limit)")
 	allow := fs.String("build-allow-cidr", os.Getenv("IMAGEHUB_BUILD_ALLOW_CIDR"), "comma-separated private ranges that RUN steps may reach (a package mirror, say); link-local and this host never")
+	proxies := fs.String("trusted-proxies", os.Getenv("IMAGEHUB_TRUSTED_PROXIES"), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client; empty: the connecting address is the client")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -63,6 +65,9 @@ func parseServeFlags(args []string) (c serveConfig, err error) {
 	}
 	if c.buildLimits.MemoryBytes, err = units.RAMInBytes(*memory); err != nil || c.buildLimits.MemoryBytes < 0 {
 		return c, fmt.Errorf("--build-memory %q is not a size such as 8g", *memory)
+	}
+	if c.trustedProxies, err = parseCIDRs(*proxies); err != nil {
+		return c, fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	if c.concurrency < 1 {
 		return c, fmt.Errorf("--build-concurrency must be at least 1")
@@ -90,6 +95,9 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer a.store.Close()
 	if err := bootstrapAdmin(ctx, a.store, stderr); err != nil {
 		return err
+	}
+	if err := removeOrphanBuildLogs(ctx, a.store, a.data.path("builds"), a.logger); err != nil {
+		a.logger.Error("removing the logs of deleted builds", "err", err)
 	}
 	// Both were read once, above; nothing started from here on inherits them.
 	os.Unsetenv("IMAGEHUB_SECRET_KEY")
@@ -198,6 +206,32 @@ func splitList(s string) []string {
 	return out
 }
 
+// parseCIDRs reads a comma-separated list of CIDRs; a bare address stands
+// for itself alone.
+func parseCIDRs(s string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, x := range splitList(s) {
+		if !strings.Contains(x, "/") {
+			ip := net.ParseIP(x)
+			if ip == nil {
+				return nil, fmt.Errorf("%q is neither a CIDR such as 10.0.0.0/8 nor an address", x)
+			}
+			bits := 128
+			if ip.To4() != nil {
+				ip, bits = ip.To4(), 32
+			}
+			out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(x)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8", x)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
 func envInt(name string, def int) int {
 	if n, err := strconv.Atoi(os.Getenv(name)); err == nil {
 		return n
@@ -259,5 +293,6 @@ func (a *app) server() (*handlers.Server, error) {
 		Store: a.store, HashKey: keys[:32], BlockKey: keys[32:], Secure: a.cfg.secureCookies, Logger: a.logger,
 		Inspect: remote.Inspect, Normalize: remote.NormalizeReference, InsecureRegistries: a.insecure,
 		Builds: a.queue, Logs: a.logs, RegistryPrefix: a.prefix, PushSecret: a.cfg.pushSecret,
+		TrustedProxies: a.cfg.trustedProxies,
 	})
 }
