@@ -344,14 +344,14 @@ func TestLocalRunnerReap(t *testing.T) {
 		for range j.Events() {
 		}
 	}()
-	defer j.Wait()
+	defer func() { j.Cancel(); j.Wait() }()
 
 	// A pid file whose start time does not match is someone else's process.
 	pid, start, _, err := readPidFile(filepath.Join(dir, workerPidFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(dir, workerPidFile), fmt.Appendf(nil, "%d %d\n", pid, start+1), 0o600)
+	os.WriteFile(filepath.Join(dir, workerPidFile), fmt.Appendf(nil, `{"pid":%d,"start":%d}`, pid, start+1), 0o600)
 	after, c := testRunner(t, "tree") // the server after a restart
 	if err := after.Reap(context.Background(), 11, dir); err != nil {
 		t.Fatal(err)
@@ -369,7 +369,7 @@ func TestLocalRunnerReap(t *testing.T) {
 		t.Fatal("Reap killed a process that is not a worker")
 	}
 
-	os.WriteFile(filepath.Join(dir, workerPidFile), fmt.Appendf(nil, "%d %d\n", pid, start), 0o600)
+	os.WriteFile(filepath.Join(dir, workerPidFile), fmt.Appendf(nil, `{"pid":%d,"start":%d}`, pid, start), 0o600)
 	if err := after.Reap(context.Background(), 11, dir); err != nil {
 		t.Fatal(err)
 	}
