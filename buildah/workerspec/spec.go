@@ -37,6 +37,11 @@ type Spec struct {
 	PushAuth *remote.Auth `json:"pushAuth,omitempty"`
 	// Insecure lists registry hosts that may be reached over plain http.
 	Insecure []string `json:"insecure,omitempty"`
+	// KnownDigest is the digest that the last succeeded build of this image
+	// recorded for Target, empty when there is none. An existing Target is
+	// up to date only when its digest is this one; any other is rebuilt and
+	// pushed again, since somebody else wrote that tag.
+	KnownDigest string `json:"knownDigest,omitempty"`
 }
 
 // Phase is a step of a worker's progress that the server records as the
