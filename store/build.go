@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"regexp"
 )
 
 const buildColumns = `SELECT b.id, i.name, b.status, b.recipe, b.target_image, b.digest, b.error, b.created_at, b.started_at, b.finished_at
@@ -125,11 +126,17 @@ func (s *Store) SetBuildPhase(ctx context.Context, id int64, st BuildStatus) err
 }
 
 // FinishBuild gives a build its final state. On success the image's URL (and
-// its GPU URL, unless a separate one is set) becomes the pushed reference in
-// the same transaction, so the image is ready exactly when its build says so.
+// its GPU URL, unless a separate one is set) becomes the pushed reference
+// pinned to its digest ("repo:tag@sha256:…", see PinnedReference) in the
+// same transaction, so the image is ready exactly when its build says so,
+// and a tag overwritten later in the registry changes nothing that runs. A
+// success without a well-formed digest is refused (EINVALID).
 func (s *Store) FinishBuild(ctx context.Context, id int64, st BuildStatus, digest, reason string) error {
 	if st.Active() {
 		return Errorf(EINVALID, "%q is not a final build state.", st)
+	}
+	if st == BuildSucceeded && !ValidDigest(digest) {
+		return Errorf(EINVALID, "A succeeded build needs the sha256 digest of what it pushed, not %q.", digest)
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		b, err := findBuild(ctx, tx, id)
@@ -146,10 +153,42 @@ func (s *Store) FinishBuild(ctx context.Context, id int64, st BuildStatus, diges
 		if st != BuildSucceeded {
 			return nil
 		}
+		pinned := PinnedReference(b.TargetImage, digest)
 		_, err = tx.ExecContext(ctx, `UPDATE images SET url = ?, url_for_gpu = CASE WHEN use_gpu_url THEN url_for_gpu ELSE ? END,
-			updated_at = ? WHERE name = ?`, b.TargetImage, b.TargetImage, formatTime(s.now()), b.Image)
+			updated_at = ? WHERE name = ?`, pinned, pinned, formatTime(s.now()), b.Image)
 		return err
 	})
+}
+
+// digestRE is the form of the manifest digests builds record.
+var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// ValidDigest reports whether s is a sha256 manifest digest, "sha256:" and
+// 64 lowercase hexadecimal digits.
+func ValidDigest(s string) bool {
+	return digestRE.MatchString(s)
+}
+
+// PinnedReference is a pushed reference pinned to the digest of what was
+// pushed: "host/prefix/name:tag@sha256:…". A client pulls by the digest and
+// shows the tag, so a tag moved in the registry afterwards is not pulled.
+func PinnedReference(target, digest string) string {
+	return target + "@" + digest
+}
+
+// LastDigest returns the digest that the newest succeeded build of an image
+// recorded for target: a build of the same recipe is up to date only while
+// the registry's tag still names it. ENOTFOUND when no build of image that
+// pushed target succeeded.
+func (s *Store) LastDigest(ctx context.Context, image, target string) (string, error) {
+	var digest string
+	err := s.db.QueryRowContext(ctx, `SELECT b.digest FROM builds b JOIN images i ON i.id = b.image_id
+		WHERE i.name = ? AND b.target_image = ? AND b.status = 'succeeded' AND b.digest != '' ORDER BY b.id DESC LIMIT 1`,
+		image, target).Scan(&digest)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", Errorf(ENOTFOUND, "No build of image %q that pushed %s succeeded.", image, target)
+	}
+	return digest, err
 }
 
 func (s *Store) moveBuild(ctx context.Context, id int64, query, conflict string, args ...any) error {

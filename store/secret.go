@@ -62,6 +62,26 @@ func (s *Store) CreateSecret(ctx context.Context, sec *Secret) error {
 	})
 }
 
+// PutSecret creates a secret or, when one of that name exists, replaces its
+// host and credentials; images that use it keep using it. It is how
+// imagehub keeps the secrets it makes itself (the embedded registry's pull
+// secret) in step with their credentials.
+func (s *Store) PutSecret(ctx context.Context, sec *Secret) error {
+	if err := sec.Validate(); err != nil {
+		return err
+	}
+	sealed, err := s.cipher.seal(sec.Password)
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO secrets (name, registry_host, username, password_enc, created_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET registry_host = excluded.registry_host, username = excluded.username, password_enc = excluded.password_enc`,
+			sec.Name, sec.RegistryHost, sec.Username, sealed, formatTime(s.now()))
+		return err
+	})
+}
+
 // ListSecrets returns every secret without its password.
 func (s *Store) ListSecrets(ctx context.Context) ([]*Secret, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT name, registry_host, username, created_at FROM secrets ORDER BY name`)

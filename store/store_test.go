@@ -232,6 +232,28 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 	}
 }
 
+// TestPutSecret: PutSecret creates a secret, then replaces its credentials
+// in place, so that images using it keep it.
+func TestPutSecret(t *testing.T) {
+	s, ctx := open(t), context.Background()
+	mustNoErr(t, s.PutSecret(ctx, &store.Secret{Name: "imagehub-registry", RegistryHost: "127.0.0.1:5000", Username: "pull", Password: "first-password"}))
+	mustNoErr(t, s.CreateImage(ctx, &store.Image{DisplayName: "x", Type: store.TypeCPU, URL: "127.0.0.1:5000/r/x", PullSecret: "imagehub-registry"}))
+	mustNoErr(t, s.PutSecret(ctx, &store.Secret{Name: "imagehub-registry", RegistryHost: "127.0.0.1:5001", Username: "pull2", Password: "second-password"}))
+	host, user, pass, err := s.SecretAuth(ctx, "imagehub-registry")
+	if err != nil || host != "127.0.0.1:5001" || user != "pull2" || pass != "second-password" {
+		t.Errorf("SecretAuth = %q %q %q %v, want the second credentials", host, user, pass, err)
+	}
+	if list, _ := s.ListSecrets(ctx); len(list) != 1 {
+		t.Errorf("ListSecrets = %+v, want one secret", list)
+	}
+	if img, err := s.FindImage(ctx, "x"); err != nil || img.PullSecret != "imagehub-registry" {
+		t.Errorf("image after PutSecret: %+v %v", img, err)
+	}
+	if err := s.PutSecret(ctx, &store.Secret{Name: "imagehub-registry", RegistryHost: "127.0.0.1:5001", Username: "pull2"}); store.ErrorCode(err) != store.EINVALID {
+		t.Errorf("PutSecret without a password: %v, want EINVALID", err)
+	}
+}
+
 func TestUsersPasswordsAndTokens(t *testing.T) {
 	s, ctx := open(t), context.Background()
 	mustNoErr(t, s.CreateUser(ctx, &store.User{Username: "ann", Password: "password1"}))
@@ -291,20 +313,64 @@ func TestBuildLifecycle(t *testing.T) {
 		t.Errorf("start twice: %v", err)
 	}
 	mustNoErr(t, s.SetBuildPhase(ctx, b.ID, store.BuildPushing))
-	mustNoErr(t, s.FinishBuild(ctx, b.ID, store.BuildSucceeded, "sha256:1", ""))
+	for _, bad := range []string{"", "sha256:1", "sha256:" + strings.Repeat("A", 64), "sha512:" + strings.Repeat("a", 64), digest1 + "\n"} {
+		if err := s.FinishBuild(ctx, b.ID, store.BuildSucceeded, bad, ""); store.ErrorCode(err) != store.EINVALID {
+			t.Errorf("success with digest %q: %v, want EINVALID", bad, err)
+		}
+	}
+	mustNoErr(t, s.FinishBuild(ctx, b.ID, store.BuildSucceeded, digest1, ""))
 	if err := s.FinishBuild(ctx, b.ID, store.BuildFailed, "", "x"); store.ErrorCode(err) != store.ECONFLICT {
 		t.Errorf("finish twice: %v", err)
 	}
 	got, _ := s.FindImage(ctx, "custom")
-	if !got.Ready || got.URL != b.TargetImage || got.URLForGPU != b.TargetImage {
-		t.Errorf("after success: ready=%v url=%q gpu=%q", got.Ready, got.URL, got.URLForGPU)
+	if want := b.TargetImage + "@" + digest1; !got.Ready || got.URL != want || got.URLForGPU != want {
+		t.Errorf("after success: ready=%v url=%q gpu=%q, want both pinned: %s", got.Ready, got.URL, got.URLForGPU, want)
 	}
 	fb, _ := s.FindBuild(ctx, b.ID)
-	if fb.StartedAt == nil || fb.FinishedAt == nil || fb.Digest != "sha256:1" || fb.Recipe.Pip != "numpy" {
+	if fb.StartedAt == nil || fb.FinishedAt == nil || fb.Digest != digest1 || fb.Recipe.Pip != "numpy" {
 		t.Errorf("finished build = %+v", fb)
 	}
 	if _, err := s.FindBuild(ctx, 999); store.ErrorCode(err) != store.ENOTFOUND {
 		t.Errorf("missing build: %v", err)
+	}
+}
+
+// digest1 and digest2 are well-formed manifest digests.
+var (
+	digest1 = "sha256:" + strings.Repeat("1", 64)
+	digest2 = "sha256:" + strings.Repeat("2", 64)
+)
+
+// TestLastDigest: the digest recorded for a target is that of the newest
+// succeeded build of the image that pushed it; failed builds, other targets
+// and other images do not count.
+func TestLastDigest(t *testing.T) {
+	s, ctx := open(t), context.Background()
+	r := store.Recipe{BaseImage: "r/base:1", Pip: "numpy"}
+	for _, name := range []string{"one", "two"} {
+		mustNoErr(t, s.CreateImage(ctx, &store.Image{DisplayName: name, Type: store.TypeCPU, Global: true, Recipe: &r}))
+	}
+	const target = "127.0.0.1:5000/imagehub/one:abc"
+	build := func(image, target string, st store.BuildStatus, digest string) {
+		t.Helper()
+		b, err := s.CreateBuild(ctx, image, r, target)
+		mustNoErr(t, err)
+		mustNoErr(t, s.StartBuild(ctx, b.ID))
+		mustNoErr(t, s.FinishBuild(ctx, b.ID, st, digest, ""))
+	}
+	if _, err := s.LastDigest(ctx, "one", target); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("no builds yet: %v, want ENOTFOUND", err)
+	}
+	build("one", target, store.BuildSucceeded, digest1)
+	build("one", target, store.BuildSucceeded, digest2)
+	build("one", target, store.BuildFailed, "")
+	build("one", target+"-other", store.BuildSucceeded, digest1)
+	build("two", target, store.BuildSucceeded, digest1)
+	if got, err := s.LastDigest(ctx, "one", target); err != nil || got != digest2 {
+		t.Errorf("LastDigest = %q, %v; want %s", got, err, digest2)
+	}
+	if _, err := s.LastDigest(ctx, "one", "127.0.0.1:5000/imagehub/one:never"); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Errorf("a target never pushed: %v, want ENOTFOUND", err)
 	}
 }
 

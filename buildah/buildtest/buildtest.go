@@ -50,6 +50,24 @@ func Registry(t testing.TB, htpasswd string) *registry.Server {
 	return r
 }
 
+// RegistryWithAccounts serves a registry guarded as imagehub's embedded one
+// is, with a push and a pull-only account generated for one test, and
+// returns them as credentials.
+func RegistryWithAccounts(t testing.TB) (reg *registry.Server, push, pull *remote.Auth) {
+	t.Helper()
+	acc, err := registry.LoadOrCreateAccounts(filepath.Join(t.TempDir(), "registry-accounts.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err = registry.StartWithAccounts(context.Background(), "127.0.0.1:0", filepath.Join(t.TempDir(), "registry"), acc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	return reg, &remote.Auth{Username: acc.Push.Username, Password: acc.Push.Password},
+		&remote.Auth{Username: acc.Pull.Username, Password: acc.Pull.Password}
+}
+
 // Htpasswd writes an htpasswd file with one user and returns its path.
 func Htpasswd(t testing.TB, user, password string) string {
 	t.Helper()
@@ -77,6 +95,21 @@ func SkopeoInspect(t testing.TB, ref string, auth *remote.Auth) (digest, arch, o
 		t.Fatal(err)
 	}
 	return v.Digest, v.Architecture, v.Os
+}
+
+// SkopeoCopy copies an image from one reference to another with Debian's
+// skopeo, reading and writing with auth: what anybody holding a registry's
+// push credential could do to a tag.
+func SkopeoCopy(t testing.TB, src, dst string, auth *remote.Auth) {
+	t.Helper()
+	args := []string{"copy", "--src-tls-verify=false", "--dest-tls-verify=false"}
+	if auth != nil {
+		creds := auth.Username + ":" + auth.Password
+		args = append(args, "--src-creds", creds, "--dest-creds", creds)
+	}
+	if out, err := exec.Command("skopeo", append(args, "docker://"+src, "docker://"+dst)...).CombinedOutput(); err != nil {
+		t.Fatalf("skopeo copy %s %s: %v\n%s", src, dst, err, out)
+	}
 }
 
 // Stderr returns what a failed command wrote to its standard error.

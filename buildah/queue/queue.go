@@ -46,6 +46,11 @@ type Config struct {
 	Deadline time.Duration
 	// PushAuth is the credential for the registry builds are pushed to.
 	PushAuth *remote.Auth
+	// RegistryPullAuth, when set, is a read-only credential of the registry
+	// builds are pushed to (the embedded registry's pull account): a base
+	// image on that registry whose recipe names no pull secret is pulled
+	// with it.
+	RegistryPullAuth *remote.Auth
 	// Insecure lists registry hosts reached over plain http.
 	Insecure []string
 	// AllowCIDRs are private address ranges RUN steps may reach
@@ -414,7 +419,8 @@ func (q *Queue) execute(ctx context.Context, a *activeBuild, b *store.Build, log
 }
 
 // workerSpec turns a build into what its worker needs: the parsed recipe,
-// the normalised base image and the credentials of its pull secret.
+// the normalised base image, the credentials of its pull secret and the
+// digest recorded for its target.
 func (q *Queue) workerSpec(ctx context.Context, b *store.Build) (workerspec.Spec, error) {
 	pkgs, err := recipe.Parse(recipe.Text{BaseImage: b.Recipe.BaseImage, Apt: b.Recipe.Apt, Conda: b.Recipe.Conda, Pip: b.Recipe.Pip})
 	if err != nil {
@@ -428,6 +434,14 @@ func (q *Queue) workerSpec(ctx context.Context, b *store.Build) (workerspec.Spec
 		BuildID: b.ID, Storage: q.cfg.Storage, TmpDir: q.tmpDir(b.ID), BaseImage: base, Packages: pkgs,
 		Target: b.TargetImage, PushAuth: q.cfg.PushAuth, Insecure: q.cfg.Insecure,
 		AllowCIDRs: q.cfg.AllowCIDRs, Limits: q.cfg.Limits,
+	}
+	if spec.KnownDigest, err = q.cfg.Store.LastDigest(ctx, b.Image, b.TargetImage); store.ErrorCode(err) == store.ENOTFOUND {
+		spec.KnownDigest = ""
+	} else if err != nil {
+		return workerspec.Spec{}, fmt.Errorf("the digest recorded for %s: %w", b.TargetImage, err)
+	}
+	if b.Recipe.PullSecret == "" && q.cfg.RegistryPullAuth != nil && remote.SameHost(remote.Host(base), remote.Host(b.TargetImage)) {
+		spec.PullAuth = q.cfg.RegistryPullAuth
 	}
 	if b.Recipe.PullSecret != "" {
 		host, user, pass, err := q.cfg.Store.SecretAuth(ctx, b.Recipe.PullSecret)
@@ -530,6 +544,8 @@ func (q *Queue) judge(a *activeBuild, done *workerspec.Event, timedOut bool, wai
 		return failed("deadline of %s passed", q.cfg.Deadline)
 	}
 	switch {
+	case done != nil && done.Error == "" && !store.ValidDigest(done.Digest):
+		return failed("the worker reported success without the digest of what it pushed (%q)", done.Digest)
 	case done != nil && done.Error == "":
 		return outcome{status: store.BuildSucceeded, digest: done.Digest, upToDate: done.UpToDate}
 	case done != nil:

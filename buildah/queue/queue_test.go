@@ -106,7 +106,7 @@ func (j *fakeJob) succeed() {
 	j.say(fmt.Sprintf("building %d\n", j.spec.BuildID))
 	j.emit(workerspec.Event{Phase: workerspec.PhaseBuilding})
 	j.emit(workerspec.Event{Phase: workerspec.PhasePushing})
-	j.emit(workerspec.Event{Phase: workerspec.PhaseDone, Digest: "sha256:feed"})
+	j.emit(workerspec.Event{Phase: workerspec.PhaseDone, Digest: feedDigest})
 	j.exit(nil)
 }
 
@@ -277,20 +277,20 @@ func TestQueueRunsABuild(t *testing.T) {
 	j.emit(workerspec.Event{Phase: workerspec.PhaseBuilding})
 	j.emit(workerspec.Event{Phase: workerspec.PhasePushing})
 	e.waitStatus(t, b.ID, store.BuildPushing)
-	j.emit(workerspec.Event{Phase: workerspec.PhaseDone, Digest: "sha256:feed"})
+	j.emit(workerspec.Event{Phase: workerspec.PhaseDone, Digest: feedDigest})
 	j.exit(nil)
 
 	got := e.waitStatus(t, b.ID, store.BuildSucceeded)
-	if got.Digest != "sha256:feed" || got.Error != "" || got.StartedAt == nil || got.FinishedAt == nil {
+	if got.Digest != feedDigest || got.Error != "" || got.StartedAt == nil || got.FinishedAt == nil {
 		t.Errorf("build = %+v", got)
 	}
 	img, _ := e.st.FindImage(ctx, b.Image)
-	if img.URL != b.TargetImage || !img.Ready {
-		t.Errorf("image url %q ready %v, want %q", img.URL, img.Ready, b.TargetImage)
+	if want := b.TargetImage + "@" + feedDigest; img.URL != want || !img.Ready {
+		t.Errorf("image url %q ready %v, want %q", img.URL, img.Ready, want)
 	}
 	text := e.logText(t, b.ID)
 	wantText := fmt.Sprintf("imagehub: build %d of image %s started\nstep 1\npartial\n"+
-		"imagehub: build %d succeeded: pushed %s (sha256:feed)\n", b.ID, b.Image, b.ID, b.TargetImage)
+		"imagehub: build %d succeeded: pushed %s (%s)\n", b.ID, b.Image, b.ID, b.TargetImage, feedDigest)
 	if text != wantText {
 		t.Errorf("log\n%s\nwant\n%s", text, wantText)
 	}
@@ -307,11 +307,113 @@ func TestQueueUpToDate(t *testing.T) {
 	b := e.queueBuild(t, "foo", okRecipe)
 	e.run(t)
 	j := e.nextJob(t)
-	j.emit(workerspec.Event{Phase: workerspec.PhaseDone, UpToDate: true, Digest: "sha256:old"})
+	j.emit(workerspec.Event{Phase: workerspec.PhaseDone, UpToDate: true, Digest: oldDigest})
 	j.exit(nil)
 	got := e.waitStatus(t, b.ID, store.BuildSucceeded)
-	if got.Digest != "sha256:old" || !strings.HasSuffix(e.logText(t, b.ID), "is up to date\n") {
+	if got.Digest != oldDigest || !strings.HasSuffix(e.logText(t, b.ID), "is up to date\n") {
 		t.Errorf("digest %q, log:\n%s", got.Digest, e.logText(t, b.ID))
+	}
+}
+
+// Digests that fake workers report.
+var (
+	feedDigest = "sha256:" + strings.Repeat("fe", 32)
+	oldDigest  = "sha256:" + strings.Repeat("01", 32)
+)
+
+// TestQueueKnownDigest: the spec of a build carries the digest that the
+// last succeeded build of the image recorded for the same target, so that
+// the worker can tell its own push from a tag somebody else wrote.
+func TestQueueKnownDigest(t *testing.T) {
+	e := newQueueEnv(t, nil)
+	ctx := context.Background()
+	first := e.queueBuild(t, "foo", okRecipe)
+	e.run(t)
+	j := e.nextJob(t)
+	if j.spec.KnownDigest != "" {
+		t.Errorf("first build: KnownDigest = %q, want none", j.spec.KnownDigest)
+	}
+	j.succeed()
+	e.waitStatus(t, first.ID, store.BuildSucceeded)
+
+	failed, err := e.st.CreateBuild(ctx, first.Image, okRecipe, first.TargetImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.q.Notify()
+	j = e.nextJob(t)
+	if j.spec.KnownDigest != feedDigest {
+		t.Errorf("second build: KnownDigest = %q, want %s", j.spec.KnownDigest, feedDigest)
+	}
+	j.exit(errors.New("exit status 1"))
+	e.waitStatus(t, failed.ID, store.BuildFailed)
+
+	other, err := e.st.CreateBuild(ctx, first.Image, okRecipe, "registry.test/foo:other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.q.Notify()
+	if j = e.nextJob(t); j.spec.KnownDigest != "" {
+		t.Errorf("another target: KnownDigest = %q, want none", j.spec.KnownDigest)
+	}
+	j.exit(errors.New("exit status 1"))
+	e.waitStatus(t, other.ID, store.BuildFailed)
+
+	again, err := e.st.CreateBuild(ctx, first.Image, okRecipe, first.TargetImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.q.Notify()
+	if j = e.nextJob(t); j.spec.KnownDigest != feedDigest {
+		t.Errorf("after a failed build: KnownDigest = %q, want that of the last success, %s", j.spec.KnownDigest, feedDigest)
+	}
+	j.succeed()
+	e.waitStatus(t, again.ID, store.BuildSucceeded)
+}
+
+// TestQueueRegistryPullAuth: a base image on the registry builds are pushed
+// to, with no pull secret of its own, is pulled with the registry's pull
+// account; a base elsewhere gets no credential.
+func TestQueueRegistryPullAuth(t *testing.T) {
+	pull := &remote.Auth{Username: "imagehub-pull", Password: "pw"}
+	e := newQueueEnv(t, func(c *Config) { c.RegistryPullAuth = pull })
+	e.runner.auto = func(j *fakeJob) { j.succeed() }
+	e.run(t)
+	for _, tt := range []struct {
+		base string
+		want *remote.Auth
+	}{
+		{"registry.test/base/busybox:stubs", pull},
+		{"registry.test/base/busybox:stubs@" + oldDigest, pull},
+		{"busybox", nil},
+		{"other.test/base/busybox:1", nil},
+	} {
+		r := okRecipe
+		r.BaseImage = tt.base
+		b := e.queueBuild(t, fmt.Sprintf("img%d", len(tt.base)), r)
+		j := e.nextJob(t)
+		if got := j.spec.PullAuth; (got == nil) != (tt.want == nil) || got != nil && *got != *tt.want {
+			t.Errorf("base %s: PullAuth = %+v, want %+v", tt.base, got, tt.want)
+		}
+		e.waitStatus(t, b.ID, store.BuildSucceeded)
+	}
+}
+
+// TestQueueSuccessNeedsADigest: a worker that says it succeeded without a
+// well-formed digest failed, since the image's URL must pin one.
+func TestQueueSuccessNeedsADigest(t *testing.T) {
+	e := newQueueEnv(t, nil)
+	b := e.queueBuild(t, "foo", okRecipe)
+	e.run(t)
+	j := e.nextJob(t)
+	j.emit(workerspec.Event{Phase: workerspec.PhaseDone, Digest: "sha256:feed"})
+	j.exit(nil)
+	got := e.waitStatus(t, b.ID, store.BuildFailed)
+	if !strings.Contains(got.Error, "without the digest") {
+		t.Errorf("reason %q", got.Error)
+	}
+	if img, _ := e.st.FindImage(context.Background(), b.Image); img.Ready {
+		t.Errorf("the image became ready at %q", img.URL)
 	}
 }
 

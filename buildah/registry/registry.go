@@ -39,7 +39,9 @@ type Server struct {
 // Start serves a distribution v3 registry on addr ("127.0.0.1:0"
 // picks a free port) that keeps its blobs and manifests in dir. A non-empty
 // htpasswd is the path of an existing bcrypt htpasswd file, and then every
-// request needs one of its users; empty means no authentication.
+// request needs one of its users; empty means no authentication. Either way
+// every user may push, so Start serves the stand-ins for other registries
+// in tests; imagehub's own registry is StartWithAccounts. Deletes are off.
 //
 // The registry logs through logrus' standard logger, the only logger it can
 // be given, so Start quietens that logger: it lowers it to warnings
@@ -57,6 +59,31 @@ func Start(ctx context.Context, addr, dir string, htpasswd string) (*Server, err
 	if err != nil {
 		return nil, err
 	}
+	return serve(ctx, config, func(app http.Handler) http.Handler { return app })
+}
+
+// StartWithAccounts serves a registry as Start does, guarded by two
+// accounts instead of an htpasswd file: every request needs one of them
+// (else 401 with a Basic challenge), acc.Pull may only read, acc.Push may
+// also push, and nobody may delete. This is imagehub's embedded registry.
+func StartWithAccounts(ctx context.Context, addr, dir string, acc Accounts) (*Server, error) {
+	if err := acc.check(); err != nil {
+		return nil, fmt.Errorf("registry accounts: %w", err)
+	}
+	if err := checkRegistryFiles(dir, ""); err != nil {
+		return nil, err
+	}
+	config, err := registryConfig(addr, dir, "")
+	if err != nil {
+		return nil, err
+	}
+	return serve(ctx, config, func(app http.Handler) http.Handler { return newAccessControl(acc, app) })
+}
+
+// serve listens on the configured address and serves the registry app,
+// wrapped by guard, until ctx ends or Close is called.
+func serve(ctx context.Context, config *configuration.Configuration, guard func(http.Handler) http.Handler) (*Server, error) {
+	addr := config.HTTP.Addr
 	quietenRegistryLogs(logrus.StandardLogger())
 	listener, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -65,7 +92,7 @@ func Start(ctx context.Context, addr, dir string, htpasswd string) (*Server, err
 	app := handlers.NewApp(ctx, config)
 	r := &Server{
 		app:      app,
-		server:   &http.Server{Handler: app, ReadHeaderTimeout: 30 * time.Second},
+		server:   &http.Server{Handler: guard(app), ReadHeaderTimeout: 30 * time.Second},
 		listener: listener,
 		served:   make(chan error, 1),
 	}
@@ -103,7 +130,9 @@ func registryConfig(addr, dir, htpasswd string) (*configuration.Configuration, e
 		"log":     map[string]any{"level": "warn", "accesslog": map[string]any{"disabled": true}},
 		"storage": map[string]any{
 			"filesystem": map[string]any{"rootdirectory": dir},
-			"delete":     map[string]any{"enabled": true},
+			// Nothing is ever deleted through the API: a built image's URL
+			// pins a digest, which must stay pullable.
+			"delete": map[string]any{"enabled": false},
 		},
 		"http": map[string]any{"addr": addr, "secret": hex.EncodeToString(secret)},
 	}

@@ -188,11 +188,33 @@ func SystemContext(auth *Auth, insecure bool) *types.SystemContext {
 
 // openSource opens a normalised reference in its registry.
 func openSource(ctx context.Context, norm string, sys *types.SystemContext) (types.ImageSource, error) {
-	ref, err := docker.ParseReference("//" + norm)
+	ref, err := docker.ParseReference("//" + PullReference(norm))
 	if err != nil {
 		return nil, err
 	}
 	return ref.NewImageSource(ctx, sys)
+}
+
+// PullReference is the reference to fetch ref by: ref itself, except that a
+// reference pinned to a digest that also names a tag ("repo:tag@sha256:…",
+// the URL of a built image) is fetched by its digest alone, as Podman and
+// Buildah do; containers/image's docker transport refuses both at once, and
+// the digest is what says which image it is.
+func PullReference(ref string) string {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return ref
+	}
+	_, tagged := named.(reference.NamedTagged)
+	digested, pinned := named.(reference.Digested)
+	if !tagged || !pinned {
+		return ref
+	}
+	byDigest, err := reference.WithDigest(reference.TrimNamed(named), digested.Digest())
+	if err != nil {
+		return ref
+	}
+	return byDigest.String()
 }
 
 // describeList fills in the platforms of a manifest list and the size and

@@ -25,6 +25,11 @@ func TestInspectNormalizeReference(t *testing.T) {
 			in:   "alpine@sha256:0000000000000000000000000000000000000000000000000000000000000000",
 			want: "docker.io/library/alpine@sha256:0000000000000000000000000000000000000000000000000000000000000000",
 		},
+		{
+			// A built image's URL: the tag for people, the digest for pulls.
+			in:   "127.0.0.1:5000/imagehub/app:0123456789ab@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+			want: "127.0.0.1:5000/imagehub/app:0123456789ab@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+		},
 		{in: "", wantErr: "is required"},
 		{in: "   ", wantErr: "is required"},
 		{in: "Busybox", wantErr: "lowercase"},
@@ -50,6 +55,22 @@ func TestInspectNormalizeReference(t *testing.T) {
 				t.Errorf("remote.NormalizeReference(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestPullReference(t *testing.T) {
+	const digest = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+	tests := []struct{ in, want string }{
+		{"127.0.0.1:5000/imagehub/app:0123456789ab@" + digest, "127.0.0.1:5000/imagehub/app@" + digest},
+		{"docker.io/library/alpine:3@" + digest, "docker.io/library/alpine@" + digest},
+		{"docker.io/library/alpine@" + digest, "docker.io/library/alpine@" + digest},
+		{"docker.io/library/alpine:3", "docker.io/library/alpine:3"},
+		{"not a reference", "not a reference"},
+	}
+	for _, tt := range tests {
+		if got := remote.PullReference(tt.in); got != tt.want {
+			t.Errorf("PullReference(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -42,8 +43,10 @@ const (
 )
 
 // Run builds one recipe and pushes it: the whole job of one
-// build-worker process. When spec.Target already exists in its registry it
-// only says so ("up to date") and reports the existing digest. Otherwise it
+// build-worker process. When spec.Target already exists in its registry with
+// the digest imagehub recorded for it (spec.KnownDigest) it only says so
+// ("up to date") and reports that digest; a tag with any other digest was
+// written by somebody else and is built and pushed over. Otherwise it
 // reads the base image's user, generates the Containerfile, builds it with
 // buildah (RUN steps isolated under runc in a network of the build's own, see
 // buildOptions and network.go; a layer cache shared by all builds
@@ -83,14 +86,18 @@ func Run(ctx context.Context, spec workerspec.Spec, log io.Writer, events func(w
 	if err != nil {
 		return fmt.Errorf("target image: %w", err)
 	}
-	digest, upToDate, err := remote.TagExists(ctx, target, spec.PushAuth, isInsecure(target, spec.Insecure))
+	digest, exists, err := remote.TagExists(ctx, target, spec.PushAuth, isInsecure(target, spec.Insecure))
 	if err != nil {
 		return fmt.Errorf("checking whether %s exists: %s", target, workerspec.Reason(err))
 	}
-	if upToDate {
+	if exists && digest == spec.KnownDigest {
 		fmt.Fprintf(log, "%s is up to date (%s): nothing to build.\n", target, digest)
 		events(workerspec.Event{Phase: workerspec.PhaseDone, UpToDate: true, Digest: digest})
 		return nil
+	}
+	if exists {
+		fmt.Fprintf(log, "%s exists as %s, which is not what imagehub recorded for it (%s): building it again.\n",
+			target, digest, cmp.Or(spec.KnownDigest, "nothing"))
 	}
 	events(workerspec.Event{Phase: workerspec.PhaseBuilding})
 	digest, err = buildAndPush(ctx, spec, target, log, events)

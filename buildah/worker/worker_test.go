@@ -80,6 +80,7 @@ func TestWorkerBuildsPushesAndIsThenUpToDate(t *testing.T) {
 
 	t.Run("second run is up to date", func(t *testing.T) {
 		again := testSpec(t, 2, st, reg, base, "team/all:"+recipe.Tag(base, pkgs), pkgs)
+		again.KnownDigest = done.Digest
 		rec, log, took, err := runTestWorker(t, context.Background(), again)
 		if err != nil {
 			t.Fatalf("Run: %v\n%s", err, log)
@@ -114,6 +115,113 @@ func TestWorkerBuildsPushesAndIsThenUpToDate(t *testing.T) {
 			"conda install --quiet --yes conda-forge::numpy==1.17*",
 			"conda clean --all -f -y",
 			"pip install --no-cache-dir requests>=2 six")
+	})
+}
+
+// TestWorkerRebuildsATagItDidNotRecord plays somebody holding the registry's
+// push account who replaces a built tag: the next build of the same recipe
+// is not "up to date" but builds and pushes again, and the digest imagehub
+// recorded first stays pullable. The registry is guarded as the embedded
+// one is: the worker pushes with the push account and pulls its base with
+// the pull-only account, which may not push.
+func TestWorkerRebuildsATagItDidNotRecord(t *testing.T) {
+	buildtest.NeedRoot(t)
+	reg, push, pull := buildtest.RegistryWithAccounts(t)
+	st := newTestStorage(t)
+	base, _ := pushTestBase(t, reg, st, testBase{name: "base/busybox", extra: allStubs(), auth: push})
+	pkgs := recipe.Packages{Pip: []string{"requests>=2"}}
+	target := "imagehub/app:" + recipe.Tag(base, pkgs)
+	spec := func(id int64, known string) workerspec.Spec {
+		s := testSpec(t, id, st, reg, base, target, pkgs)
+		s.PushAuth, s.PullAuth, s.KnownDigest = push, pull, known
+		return s
+	}
+	first := spec(11, "")
+	rec, log, _, err := runTestWorker(t, context.Background(), first)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, log)
+	}
+	recorded := rec.last().Digest
+
+	t.Run("the recorded digest is up to date", func(t *testing.T) {
+		rec, log, _, err := runTestWorker(t, context.Background(), spec(12, recorded))
+		if err != nil {
+			t.Fatalf("Run: %v\n%s", err, log)
+		}
+		wantPhases(t, rec, workerspec.PhaseDone)
+		if e := rec.last(); !e.UpToDate || e.Digest != recorded {
+			t.Errorf("event = %+v, want up to date with %s", e, recorded)
+		}
+	})
+
+	t.Run("an existing tag with no recorded digest is built again", func(t *testing.T) {
+		rec, log, _, err := runTestWorker(t, context.Background(), spec(13, ""))
+		if err != nil {
+			t.Fatalf("Run: %v\n%s", err, log)
+		}
+		wantPhases(t, rec, workerspec.PhaseBuilding, workerspec.PhasePushing, workerspec.PhaseDone)
+		recorded = rec.last().Digest
+	})
+
+	t.Run("a tag replaced by somebody else is built and pushed again", func(t *testing.T) {
+		buildtest.SkopeoCopy(t, base, first.Target, push)
+		tampered, _, _ := buildtest.SkopeoInspect(t, first.Target, pull)
+		if tampered == recorded {
+			t.Fatal("the copy did not change the tag")
+		}
+		rec, log, _, err := runTestWorker(t, context.Background(), spec(14, recorded))
+		if err != nil {
+			t.Fatalf("Run: %v\n%s", err, log)
+		}
+		wantPhases(t, rec, workerspec.PhaseBuilding, workerspec.PhasePushing, workerspec.PhaseDone)
+		done := rec.last()
+		if done.UpToDate || done.Digest == tampered {
+			t.Errorf("done = %+v after the tag was replaced with %s", done, tampered)
+		}
+		if want := "exists as " + tampered + ", which is not what imagehub recorded for it (" + recorded + ")"; !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+		if now, _, _ := buildtest.SkopeoInspect(t, first.Target, pull); now != done.Digest {
+			t.Errorf("the tag names %s, want the new push %s", now, done.Digest)
+		}
+		wantRecorded(t, imageFiles(t, first.Target, pull), "pip install --no-cache-dir requests>=2")
+		if got, _, _ := buildtest.SkopeoInspect(t, remote.PullReference(first.Target+"@"+recorded), pull); got != recorded {
+			t.Errorf("the recorded digest %s is no longer pullable (%s)", recorded, got)
+		}
+	})
+
+	t.Run("a pinned URL is a base image", func(t *testing.T) {
+		pinned := first.Target + "@" + recorded // as the store records a built image's URL
+		info, err := remote.Inspect(context.Background(), pinned, pull, true)
+		if err != nil || info.Digest != recorded {
+			t.Fatalf("Inspect(%s) = %+v, %v", pinned, info, err)
+		}
+		more := recipe.Packages{Apt: []string{"curl"}}
+		derived := testSpec(t, 16, st, reg, pinned, "imagehub/derived:"+recipe.Tag(pinned, more), more)
+		derived.PushAuth, derived.PullAuth = push, pull
+		_, log, _, err := runTestWorker(t, context.Background(), derived)
+		if err != nil {
+			t.Fatalf("Run: %v\n%s", err, log)
+		}
+		if !strings.Contains(log, "FROM "+pinned) {
+			t.Errorf("log lacks FROM %s:\n%s", pinned, log)
+		}
+		wantRecorded(t, imageFiles(t, derived.Target, pull), "pip install --no-cache-dir requests>=2", "apt-get update",
+			"apt-get install -y --no-install-recommends curl", "apt-get clean")
+	})
+
+	t.Run("the pull account cannot push", func(t *testing.T) {
+		bad := spec(15, "")
+		bad.Target = reg.Addr() + "/imagehub/other:" + recipe.Tag(base, pkgs)
+		bad.PushAuth = pull
+		_, log, _, err := runTestWorker(t, context.Background(), bad)
+		if err == nil {
+			t.Fatalf("pushing with the pull account succeeded:\n%s", log)
+		}
+		t.Logf("error: %v", err)
+		if _, exists, _ := remote.TagExists(context.Background(), bad.Target, pull, true); exists {
+			t.Error("the pull account's push left a tag")
+		}
 	})
 }
 

@@ -42,6 +42,11 @@ type Spec struct {
 	AllowCIDRs []string `json:"allowCidrs,omitempty"`
 	// Limits bound what the build's RUN steps may use.
 	Limits Limits `json:"limits"`
+	// KnownDigest is the digest that the last succeeded build of this image
+	// recorded for Target, empty when there is none. An existing Target is
+	// up to date only when its digest is this one; any other is rebuilt and
+	// pushed again, since somebody else wrote that tag.
+	KnownDigest string `json:"knownDigest,omitempty"`
 }
 
 // Limits bound the resources of a build's RUN steps; zero means unbounded.

@@ -11,6 +11,8 @@ import (
 	"go.podman.io/storage/pkg/unshare"
 
 	"imagehub/buildah/mounts"
+	"imagehub/buildah/registry"
+	"imagehub/buildah/remote"
 	"imagehub/buildah/worker"
 	"imagehub/buildah/workerspec"
 	"imagehub/store"
@@ -36,16 +38,21 @@ func baseImagesCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer st.Close()
 	prefix := strings.TrimSuffix(*registry, "/") + "/base"
+	host := strings.SplitN(*registry, "/", 2)[0]
 	var hosts []string
 	if *insecure {
-		hosts = []string{strings.SplitN(*registry, "/", 2)[0]}
+		hosts = []string{host}
+	}
+	auth, pullSecret, err := embeddedRegistryAuth(ctx, d, st, host)
+	if err != nil {
+		return err
 	}
 	for _, kind := range splitList(*kinds) {
-		ref, err := makeBase(ctx, d, kind, prefix, hosts, stdout)
+		ref, err := makeBase(ctx, d, kind, prefix, hosts, auth, stdout)
 		if err != nil {
 			return fmt.Errorf("%s base image: %w", kind, err)
 		}
-		if err := catalogue(ctx, st, kind, ref); err != nil {
+		if err := catalogue(ctx, st, kind, ref, pullSecret); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "pushed %s and added it to the catalogue as base-%s\n", ref, kind)
@@ -53,7 +60,27 @@ func baseImagesCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
-func makeBase(ctx context.Context, d dataDir, kind, prefix string, insecure []string, log io.Writer) (string, error) {
+// embeddedRegistryAuth returns the push account of the data folder's
+// embedded registry and the name of its pull secret when host is that
+// registry (the host of its pull secret, which `imagehub serve` keeps), and
+// nothing for any other registry: its accounts never leave for another host.
+func embeddedRegistryAuth(ctx context.Context, d dataDir, st *store.Store, host string) (*remote.Auth, string, error) {
+	embedded, _, _, err := st.SecretAuth(ctx, embeddedPullSecret)
+	if store.ErrorCode(err) == store.ENOTFOUND || err == nil && !remote.SameHost(embedded, host) {
+		return nil, "", nil
+	} else if err != nil {
+		return nil, "", err
+	}
+	acc, err := registry.ReadAccounts(d.path(registryAccountsFile))
+	if err != nil {
+		return nil, "", fmt.Errorf("pushing to the embedded registry on %s: %w", host, err)
+	}
+	return &remote.Auth{Username: acc.Push.Username, Password: acc.Push.Password}, embeddedPullSecret, nil
+}
+
+// makeBase makes a base image of a kind, pushes it under prefix and returns
+// its reference pinned to the pushed digest.
+func makeBase(ctx context.Context, d dataDir, kind, prefix string, insecure []string, auth *remote.Auth, log io.Writer) (string, error) {
 	tags := map[string]string{worker.BaseBusybox: "busybox:latest", worker.BaseDebian: "debian:bookworm-minbase"}
 	tag, ok := tags[kind]
 	if !ok {
@@ -65,25 +92,29 @@ func makeBase(ctx context.Context, d dataDir, kind, prefix string, insecure []st
 	}
 	defer mounts.RemoveAll(tmp)
 	ref := prefix + "/" + tag
-	_, err = worker.MakeBaseImage(ctx, worker.BaseImageSpec{
-		Kind: kind, Storage: storageOf(d, ""), TmpDir: tmp, Target: ref, Insecure: insecure,
+	digest, err := worker.MakeBaseImage(ctx, worker.BaseImageSpec{
+		Kind: kind, Storage: storageOf(d, ""), TmpDir: tmp, Target: ref, PushAuth: auth, Insecure: insecure,
 	}, log)
-	return ref, err
+	if err != nil {
+		return "", err
+	}
+	return store.PinnedReference(ref, digest), nil
 }
 
-// catalogue adds (or points) the image base-KIND at ref, global and ready.
-func catalogue(ctx context.Context, st *store.Store, kind, ref string) error {
+// catalogue adds (or points) the image base-KIND at ref, global and ready,
+// pulled with pullSecret.
+func catalogue(ctx context.Context, st *store.Store, kind, ref, pullSecret string) error {
 	name := "base-" + kind
 	img, err := st.FindImage(ctx, name)
 	if store.ErrorCode(err) == store.ENOTFOUND {
 		return st.CreateImage(ctx, &store.Image{
-			DisplayName: name, Type: store.TypeUniversal, URL: ref, Global: true,
+			DisplayName: name, Type: store.TypeUniversal, URL: ref, Global: true, PullSecret: pullSecret,
 			Description: "Offline " + kind + " base image, made by imagehub base-images without Docker Hub.",
 		})
 	} else if err != nil {
 		return err
 	}
-	img.URL = ref
+	img.URL, img.PullSecret = ref, pullSecret
 	return st.UpdateImage(ctx, img)
 }
 

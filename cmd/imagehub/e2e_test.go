@@ -242,6 +242,7 @@ type apiImage struct {
 	Name        string    `json:"name"`
 	URL         string    `json:"url"`
 	URLForGPU   string    `json:"urlForGpu"`
+	PullSecret  string    `json:"pullSecret"`
 	Ready       bool      `json:"ready"`
 	LatestBuild *apiBuild `json:"latestBuild"`
 }
@@ -310,10 +311,23 @@ var stubs = map[string]string{
 }
 
 // pushBase makes a busybox base image with the stubs and pushes it into the
-// server's embedded registry.
+// server's embedded registry with its push account.
 func pushBase(t *testing.T, s *server) string {
 	t.Helper()
-	return pushBaseTo(t, s.regAdr, nil)
+	push, _ := s.registryAccounts()
+	return pushBaseTo(t, s.regAdr, push)
+}
+
+// registryAccounts reads the embedded registry's push and pull accounts from
+// the server's data folder, where it generated them.
+func (s *server) registryAccounts() (push, pull *remote.Auth) {
+	s.t.Helper()
+	acc, err := registry.ReadAccounts(filepath.Join(s.data, registryAccountsFile))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return &remote.Auth{Username: acc.Push.Username, Password: acc.Push.Password},
+		&remote.Auth{Username: acc.Pull.Username, Password: acc.Pull.Password}
 }
 
 // pushBaseTo makes the stub busybox base in registry reg, pushing with auth.
@@ -338,14 +352,38 @@ func pushBaseTo(t *testing.T, reg string, auth *remote.Auth) string {
 }
 
 // skopeoDigest asks Debian's skopeo, an independent client, for the digest
-// of a pushed image.
-func skopeoDigest(t *testing.T, ref string) string {
+// of a pushed image, reading with auth.
+func skopeoDigest(t *testing.T, ref string, auth *remote.Auth) string {
 	t.Helper()
-	out, err := exec.Command("skopeo", "inspect", "--tls-verify=false", "--format", "{{.Digest}}", "docker://"+ref).Output()
+	out, err := skopeo("inspect", auth, "--format", "{{.Digest}}", "docker://"+ref)
 	if err != nil {
-		t.Fatalf("skopeo inspect %s: %v %s", ref, err, stderrOf(err))
+		t.Fatalf("skopeo inspect %s: %v %s", ref, err, out)
 	}
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(out)
+}
+
+// skopeo runs Debian's skopeo over plain http with auth (none when nil) for
+// both ends, and returns its output (standard error too, when it fails).
+func skopeo(command string, auth *remote.Auth, args ...string) (string, error) {
+	all := []string{command}
+	switch command {
+	case "copy":
+		all = append(all, "--src-tls-verify=false", "--dest-tls-verify=false")
+		if auth != nil {
+			creds := auth.Username + ":" + auth.Password
+			all = append(all, "--src-creds", creds, "--dest-creds", creds)
+		}
+	default:
+		all = append(all, "--tls-verify=false")
+		if auth != nil {
+			all = append(all, "--creds", auth.Username+":"+auth.Password)
+		}
+	}
+	out, err := exec.Command("skopeo", append(all, args...)...).Output()
+	if err != nil {
+		return string(out) + stderrOf(err), err
+	}
+	return string(out), nil
 }
 
 func stderrOf(err error) string {
@@ -402,7 +440,8 @@ func TestBuildThroughServer(t *testing.T) {
 	if b.Status != "succeeded" {
 		t.Fatalf("build %+v\nlog:\n%s", b, s.log(b.ID))
 	}
-	if got := skopeoDigest(t, b.TargetImage); got != b.Digest {
+	push, pull := s.registryAccounts()
+	if got := skopeoDigest(t, b.TargetImage, pull); got != b.Digest {
 		t.Errorf("skopeo sees digest %s, the build says %s", got, b.Digest)
 	}
 	if !strings.HasPrefix(b.TargetImage, s.regAdr+"/imagehub/e2e-all:") {
@@ -410,8 +449,9 @@ func TestBuildThroughServer(t *testing.T) {
 	}
 	var img apiImage
 	s.api("GET", "/images/e2e-all", nil, &img)
-	if !img.Ready || img.URL != b.TargetImage || img.URLForGPU != b.TargetImage {
-		t.Errorf("image after build: %+v, want ready at %s", img, b.TargetImage)
+	pinned := b.TargetImage + "@" + b.Digest
+	if !img.Ready || img.URL != pinned || img.URLForGPU != pinned || img.PullSecret != embeddedPullSecret {
+		t.Errorf("image after build: %+v, want ready at %s with pull secret %s", img, pinned, embeddedPullSecret)
 	}
 	log := s.log(b.ID)
 	for _, want := range []string{"conda-forge::numpy==1.17*", "'numpy>=1.2'", "'curl' 'vim'"} {
@@ -426,8 +466,75 @@ func TestBuildThroughServer(t *testing.T) {
 			t.Fatalf("rebuild: %d %+v", code, rb)
 		}
 		rb = s.waitBuild(rb.ID, 2*time.Minute, "succeeded", "failed")
-		if rb.Status != "succeeded" || rb.TargetImage != b.TargetImage || !strings.Contains(s.log(rb.ID), "up to date") {
+		if rb.Status != "succeeded" || rb.TargetImage != b.TargetImage || rb.Digest != b.Digest || !strings.Contains(s.log(rb.ID), "up to date") {
 			t.Errorf("rebuild %+v, log:\n%s", rb, s.log(rb.ID))
+		}
+	})
+
+	t.Run("the registry takes pushes from its push account only", func(t *testing.T) {
+		var secrets struct {
+			Items []struct{ Name, RegistryHost, Username, Password string }
+		}
+		s.api("GET", "/secrets", nil, &secrets)
+		if n := len(secrets.Items); n != 1 || secrets.Items[0].Name != embeddedPullSecret ||
+			secrets.Items[0].RegistryHost != s.regAdr || secrets.Items[0].Username != pull.Username || secrets.Items[0].Password != "" {
+			t.Errorf("secrets = %+v, want the ready pull secret %s for %s holding the pull account", secrets.Items, embeddedPullSecret, s.regAdr)
+		}
+		evil := s.regAdr + "/imagehub/e2e-all:evil"
+		for _, who := range []struct {
+			name string
+			auth *remote.Auth
+		}{{"anonymous", nil}, {"the pull account", pull}} {
+			// The source is readable with the pull account: only the write may fail.
+			src := "docker://" + remote.PullReference(pinned)
+			args := []string{"--src-creds", pull.Username + ":" + pull.Password, "--src-tls-verify=false", "--dest-tls-verify=false"}
+			if who.auth != nil {
+				args = append(args, "--dest-creds", who.auth.Username+":"+who.auth.Password)
+			}
+			out, err := exec.Command("skopeo", append(append([]string{"copy"}, args...), src, "docker://"+evil)...).CombinedOutput()
+			if err == nil {
+				t.Errorf("%s pushed to the embedded registry", who.name)
+			} else if !strings.Contains(string(out), "unauthorized") && !strings.Contains(string(out), "denied") && !strings.Contains(string(out), "authentication required") {
+				t.Errorf("%s: push failed for another reason: %s", who.name, out)
+			}
+		}
+		if out, err := skopeo("inspect", nil, "docker://"+b.TargetImage); err == nil {
+			t.Errorf("an anonymous read succeeded: %s", out)
+		}
+		req, _ := http.NewRequest(http.MethodDelete, "http://"+s.regAdr+"/v2/imagehub/e2e-all/manifests/"+b.Digest, nil)
+		req.SetBasicAuth(push.Username, push.Password)
+		if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("DELETE with the push account: %v %v, want 405", res, err)
+		} else {
+			res.Body.Close()
+		}
+	})
+
+	t.Run("a tag replaced by somebody else is built again", func(t *testing.T) {
+		// Somebody with the push account points the recipe's tag at the base.
+		if out, err := skopeo("copy", push, "docker://"+base, "docker://"+b.TargetImage); err != nil {
+			t.Fatalf("skopeo copy: %v %s", err, out)
+		}
+		var rb apiBuild
+		if code := s.api("POST", "/images/e2e-all/rebuild", nil, &rb); code != http.StatusAccepted && code != http.StatusCreated {
+			t.Fatalf("rebuild: %d %+v", code, rb)
+		}
+		rb = s.waitBuild(rb.ID, 3*time.Minute, "succeeded", "failed")
+		log := s.log(rb.ID)
+		if rb.Status != "succeeded" || rb.TargetImage != b.TargetImage || strings.Contains(log, "is up to date") || !strings.Contains(log, "building it again") {
+			t.Fatalf("rebuild after the tag was replaced: %+v, log:\n%s", rb, log)
+		}
+		if got := skopeoDigest(t, b.TargetImage, pull); got != rb.Digest {
+			t.Errorf("the tag names %s, the rebuild pushed %s", got, rb.Digest)
+		}
+		var img apiImage
+		s.api("GET", "/images/e2e-all", nil, &img)
+		if want := b.TargetImage + "@" + rb.Digest; img.URL != want {
+			t.Errorf("image URL %s, want %s", img.URL, want)
+		}
+		// The digest the image pointed at before is still there.
+		if got := skopeoDigest(t, remote.PullReference(pinned), pull); got != b.Digest {
+			t.Errorf("the first build's digest reads as %s", got)
 		}
 	})
 
@@ -508,8 +615,8 @@ func TestRootlessServer(t *testing.T) {
 	if b.Status != "succeeded" {
 		t.Fatalf("rootless build %+v\n%s\nserver:\n%s", b, s.log(b.ID), s.out)
 	}
-	if got := skopeoDigest(t, b.TargetImage); got != b.Digest {
-		t.Errorf("skopeo sees %s, build says %s", got, b.Digest)
+	if _, pull := s.registryAccounts(); skopeoDigest(t, b.TargetImage, pull) != b.Digest {
+		t.Errorf("skopeo sees another digest than the build's %s", b.Digest)
 	}
 
 	cb := s.createCustomImage("e2e-rootless-cancel", map[string]string{"baseImage": base, "apt": "sleepy"})
@@ -579,8 +686,8 @@ func TestExternalRegistryWithPushSecret(t *testing.T) {
 		URL        string `json:"url"`
 	}
 	s.api("GET", "/images/e2e-external", nil, &img)
-	if img.PullSecret != "team-registry" || img.URL != b.TargetImage {
-		t.Errorf("image %+v, want url %s and pull secret team-registry", img, b.TargetImage)
+	if want := b.TargetImage + "@" + b.Digest; img.PullSecret != "team-registry" || img.URL != want {
+		t.Errorf("image %+v, want url %s and pull secret team-registry", img, want)
 	}
 	out, err := exec.Command("skopeo", "inspect", "--tls-verify=false", "--creds", user+":"+password, "--format", "{{.Digest}}", "docker://"+b.TargetImage).Output()
 	if err != nil || strings.TrimSpace(string(out)) != b.Digest {

@@ -73,6 +73,9 @@ func parseServeFlags(args []string) (c serveConfig, err error) {
 		return c, fmt.Errorf("--build-concurrency must be at least 1")
 	}
 	// Refuse at start-up what every build would fail on later.
+	if c.registry == "" && c.pushSecret != "" {
+		return c, fmt.Errorf("--push-secret is for --registry: the embedded registry has accounts of its own (%s in the data folder)", registryAccountsFile)
+	}
 	if c.registry != "" {
 		prefix := strings.TrimSuffix(c.registry, "/")
 		if _, err := remote.NormalizeReference(prefix + "/image:tag"); err != nil || !strings.Contains(prefix, "/") {
@@ -138,25 +141,57 @@ type app struct {
 	prefix string
 	// insecure lists the registry hosts reached over plain http.
 	insecure []string
+	// pushAuth pushes to the registry; registryPull reads from it, for
+	// base images there (the embedded registry's accounts; nil with
+	// --registry, whose push credential comes from --push-secret).
+	pushAuth, registryPull *remote.Auth
+	// pullSecret is the secret that pulls built images, which they get as
+	// their pull secret: --push-secret, or the embedded registry's
+	// read-only one.
+	pullSecret string
 
 	logs  *buildlog.Hub
 	queue *queue.Queue
 }
 
+// registryAccountsFile holds the embedded registry's two accounts, with
+// their passwords (0600), in the data folder.
+const registryAccountsFile = "registry-accounts.json"
+
+// embeddedPullSecret names the ready pull secret that holds the embedded
+// registry's read-only account.
+const embeddedPullSecret = "imagehub-registry"
+
 // startRegistry serves the embedded registry unless --registry is given, and
-// sets the prefix that built images are pushed under.
+// sets the prefix that built images are pushed under. The embedded registry
+// takes only its two accounts, generated once into the data folder: the
+// push account for the workers, and the pull-only account, which is kept up
+// to date in the store as the ready pull secret "imagehub-registry" that
+// built images get and that launchers and nodes pull with.
 func (a *app) startRegistry(ctx context.Context) error {
 	a.insecure = splitList(a.cfg.insecure)
 	if a.cfg.registry != "" {
-		a.prefix = strings.TrimSuffix(a.cfg.registry, "/")
+		a.prefix, a.pullSecret = strings.TrimSuffix(a.cfg.registry, "/"), a.cfg.pushSecret
 		return nil
 	}
-	reg, err := registry.Start(ctx, a.cfg.registryAddr, a.data.path("registry"), "")
+	acc, err := registry.LoadOrCreateAccounts(a.data.path(registryAccountsFile))
+	if err != nil {
+		return err
+	}
+	reg, err := registry.StartWithAccounts(ctx, a.cfg.registryAddr, a.data.path("registry"), acc)
 	if err != nil {
 		return fmt.Errorf("embedded registry on %s: %w (use --registry-addr or --registry)", a.cfg.registryAddr, err)
 	}
-	a.logger.Info("embedded registry", "addr", reg.Addr())
+	if err := a.store.PutSecret(ctx, &store.Secret{Name: embeddedPullSecret, RegistryHost: reg.Addr(),
+		Username: acc.Pull.Username, Password: acc.Pull.Password}); err != nil {
+		reg.Close()
+		return fmt.Errorf("the embedded registry's pull secret: %v", describe(err))
+	}
+	a.logger.Info("embedded registry", "addr", reg.Addr(), "pullSecret", embeddedPullSecret)
 	a.prefix, a.insecure = reg.Addr()+"/imagehub", append(a.insecure, reg.Addr())
+	a.pushAuth = &remote.Auth{Username: acc.Push.Username, Password: acc.Push.Password}
+	a.registryPull = &remote.Auth{Username: acc.Pull.Username, Password: acc.Pull.Password}
+	a.pullSecret = embeddedPullSecret
 	return nil
 }
 
@@ -251,16 +286,19 @@ func envDuration(name string, def time.Duration) time.Duration {
 // channel yields the queue's end once ctx is done.
 func (a *app) startQueue(ctx context.Context) (<-chan error, error) {
 	stg := storageOf(a.data, a.cfg.storageDriver)
-	pushAuth, err := secretAuth(ctx, a.store, a.cfg.pushSecret)
-	if err != nil {
-		return nil, err
+	pushAuth := a.pushAuth
+	if pushAuth == nil {
+		var err error
+		if pushAuth, err = secretAuth(ctx, a.store, a.cfg.pushSecret); err != nil {
+			return nil, err
+		}
 	}
 	a.logs = buildlog.NewHub(a.data.path("builds"))
 	a.queue = queue.New(queue.Config{
 		Store: a.store, Logs: a.logs, Storage: stg, Runner: queue.LocalRunner{Storage: stg},
 		Concurrency: a.cfg.concurrency, Deadline: a.cfg.deadline, PushAuth: pushAuth, Insecure: a.insecure,
 		AllowCIDRs: a.cfg.buildAllowCIDRs, Limits: a.cfg.buildLimits,
-		TmpRoot: a.data.path("tmp"), Logger: a.logger,
+		RegistryPullAuth: a.registryPull, TmpRoot: a.data.path("tmp"), Logger: a.logger,
 	})
 	if err := a.queue.Recover(ctx); err != nil {
 		a.logger.Error("recovering builds of the previous run", "err", err)
@@ -292,7 +330,7 @@ func (a *app) server() (*handlers.Server, error) {
 	return handlers.New(handlers.Config{
 		Store: a.store, HashKey: keys[:32], BlockKey: keys[32:], Secure: a.cfg.secureCookies, Logger: a.logger,
 		Inspect: remote.Inspect, Normalize: remote.NormalizeReference, InsecureRegistries: a.insecure,
-		Builds: a.queue, Logs: a.logs, RegistryPrefix: a.prefix, PushSecret: a.cfg.pushSecret,
+		Builds: a.queue, Logs: a.logs, RegistryPrefix: a.prefix, PushSecret: a.pullSecret,
 		TrustedProxies: a.cfg.trustedProxies,
 	})
 }
