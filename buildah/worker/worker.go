@@ -78,7 +78,7 @@ func Run(ctx context.Context, spec workerspec.Spec, log io.Writer, events func(w
 	if err != nil {
 		return fmt.Errorf("target image: %w", err)
 	}
-	digest, upToDate, err := remote.TagExists(ctx, target, spec.PushAuth, isInsecure(target, spec.Insecure))
+	digest, upToDate, err := outboundPolicy(spec).TagExists(ctx, target, spec.PushAuth, isInsecure(target, spec.Insecure))
 	if err != nil {
 		return fmt.Errorf("checking whether %s exists: %s", target, workerspec.Reason(err))
 	}
@@ -136,9 +136,12 @@ func writeRecipeContainerfile(ctx context.Context, spec workerspec.Spec, log io.
 	if err != nil {
 		return "", "", fmt.Errorf("base image: %w", err)
 	}
-	info, err := remote.Inspect(ctx, base, spec.PullAuth, isInsecure(base, spec.Insecure))
+	info, err := outboundPolicy(spec).Inspect(ctx, base, spec.PullAuth, isInsecure(base, spec.Insecure))
 	if err != nil {
 		return "", "", fmt.Errorf("base image %s: %s", base, workerspec.Reason(err))
+	}
+	if err := refuseOnBuild(info.OnBuild); err != nil {
+		return "", "", err
 	}
 	if err := recipe.CheckContainerfileInputs(base, info.User); err != nil {
 		return "", "", err
@@ -152,15 +155,53 @@ func writeRecipeContainerfile(ctx context.Context, spec workerspec.Spec, log io.
 	return path, text, nil
 }
 
+// refuseOnBuild refuses a base image with ONBUILD triggers: buildah would
+// run them before the recipe's first step, and they may do what no recipe
+// can (ADD from a URL, COPY --from another image with the pull
+// credentials, RUN anything), out of sight of whoever reads the recipe.
+func refuseOnBuild(triggers []string) error {
+	if len(triggers) == 0 {
+		return nil
+	}
+	const shown = 3
+	quoted := make([]string, 0, shown)
+	for _, t := range triggers[:min(len(triggers), shown)] {
+		if len(t) > 80 {
+			t = t[:77] + "..."
+		}
+		quoted = append(quoted, fmt.Sprintf("%q", t))
+	}
+	list := strings.Join(quoted, ", ")
+	if more := len(triggers) - shown; more > 0 {
+		list += fmt.Sprintf(" and %d more", more)
+	}
+	return fmt.Errorf("the base image has ONBUILD triggers (%s), which would run code the recipe does not show; use a base image without them", list)
+}
+
+// outboundPolicy is where the worker's own registry requests may go (see
+// remote.Policy): public addresses, and the registries the server is
+// configured with, wherever they are: the one it pushes to (the target's)
+// and the insecure ones, the embedded registry among them. A base image on
+// the server's loopback, a private network or the cloud's metadata address
+// is refused before anything is fetched.
+func outboundPolicy(spec workerspec.Spec) *remote.Policy {
+	registries := slices.Clone(spec.Insecure)
+	if target, err := remote.NormalizeReference(spec.Target); err == nil {
+		registries = append(registries, remote.Host(target))
+	}
+	return remote.NewPolicy(registries...)
+}
+
 // pullContext is the containers/image configuration for pulling the base
-// image: its credentials, and plain http when its registry is insecure.
+// image: its credentials, plain http when its registry is insecure, and
+// the outbound policy.
 func pullContext(spec workerspec.Spec) *types.SystemContext {
-	return remote.SystemContext(spec.PullAuth, isInsecure(spec.BaseImage, spec.Insecure))
+	return outboundPolicy(spec).SystemContext(spec.BaseImage, spec.PullAuth, isInsecure(spec.BaseImage, spec.Insecure))
 }
 
 // pushContext is the configuration for pushing to target.
 func pushContext(spec workerspec.Spec, target string) *types.SystemContext {
-	return remote.SystemContext(spec.PushAuth, isInsecure(target, spec.Insecure))
+	return outboundPolicy(spec).SystemContext(target, spec.PushAuth, isInsecure(target, spec.Insecure))
 }
 
 // isInsecure reports whether ref's registry host is one of the insecure ones.
