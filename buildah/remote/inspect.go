@@ -48,6 +48,26 @@ func NormalizeReference(s string) (string, error) {
 	return reference.TagNameOnly(named).String(), nil
 }
 
+// PinDigest returns the reference of ref's repository at digest, without
+// its tag ("docker.io/library/debian@sha256:…"): what a pull of it gets is
+// exactly the image that was inspected under ref, whatever the registry
+// answers later.
+func PinDigest(ref, dig string) (string, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return "", err
+	}
+	d, err := digest.Parse(dig)
+	if err != nil {
+		return "", fmt.Errorf("pinning %s: %w", ref, err)
+	}
+	pinned, err := reference.WithDigest(reference.TrimNamed(named), d)
+	if err != nil {
+		return "", err
+	}
+	return pinned.String(), nil
+}
+
 // referenceError turns a parser error into a sentence for a person.
 func referenceError(s string, err error) error {
 	switch {

@@ -143,10 +143,17 @@ func writeRecipeContainerfile(ctx context.Context, spec workerspec.Spec, log io.
 	if err := refuseOnBuild(info.OnBuild); err != nil {
 		return "", "", err
 	}
-	if err := recipe.CheckContainerfileInputs(base, info.User); err != nil {
+	// FROM names the digest just inspected, so that the image built on is
+	// the one whose user and triggers were read, even from a registry that
+	// answers the pull with another image than the look-up.
+	from, err := remote.PinDigest(base, info.Digest)
+	if err != nil {
+		return "", "", fmt.Errorf("base image %s: %w", base, err)
+	}
+	if err := recipe.CheckContainerfileInputs(from, info.User); err != nil {
 		return "", "", err
 	}
-	text = recipe.Containerfile(base, spec.Packages, info.User)
+	text = recipe.Containerfile(from, spec.Packages, info.User)
 	path = filepath.Join(spec.TmpDir, "Containerfile")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		return "", "", err
