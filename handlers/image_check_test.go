@@ -55,6 +55,13 @@ func newAuthLog(t *testing.T) *authLog {
 
 func (a *authLog) host() string { return strings.TrimPrefix(a.URL, "http://") }
 
+// setRealm makes the registry demand a bearer token from realm.
+func (a *authLog) setRealm(realm string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.realm = realm
+}
+
 // credentials are the requests that carried an Authorization header.
 func (a *authLog) credentials() []string {
 	a.mu.Lock()
@@ -182,7 +189,7 @@ func TestCheckSecretStaysWithItsHost(t *testing.T) {
 
 	// Its own host demands a token from the other host: the credentials
 	// stay home.
-	home.realm = other.URL + "/token"
+	home.setRealm(other.URL + "/token")
 	_, text = checkText(t, admin, "/admin/images/-/check", withSecret(home.host()+"/team/app:1"))
 	if !strings.Contains(text, "token service is on another host") {
 		t.Errorf("realm on another host: %q", text)
@@ -192,7 +199,7 @@ func TestCheckSecretStaysWithItsHost(t *testing.T) {
 	}
 
 	// The control: a token service on the secret's own host gets them.
-	home.realm = home.URL + "/token"
+	home.setRealm(home.URL + "/token")
 	checkText(t, admin, "/admin/images/-/check", withSecret(home.host()+"/team/app:1"))
 	if got := home.credentials(); !slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "/token Basic ") }) {
 		t.Errorf("the secret's own host saw %q, want its credentials at /token", got)

@@ -271,6 +271,13 @@ func digestOf(b []byte) string { return fmt.Sprintf("sha256:%x", sha256.Sum256(b
 
 func (r *testRegistry) host() string { return strings.TrimPrefix(r.URL, "http://") }
 
+// set changes the registry's realm and redirect while it serves.
+func (r *testRegistry) set(realm, redirect string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.realm, r.redirect = realm, redirect
+}
+
 func (r *testRegistry) serve(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.auths = append(r.auths, req.URL.Path+" "+req.Header.Get("Authorization"))
@@ -316,7 +323,7 @@ const plainConfig = `{"architecture":"amd64","os":"linux","config":{"User":"1000
 func TestPolicyRedirectToARefusedAddress(t *testing.T) {
 	reg := newTestRegistry(t, plainConfig)
 	inside := listenCounting(t)
-	reg.redirect = "http://" + inside.Addr().String() + "/latest/meta-data"
+	reg.set("", "http://"+inside.Addr().String()+"/latest/meta-data")
 	p := remote.NewPolicy(reg.host())
 	_, err := p.Inspect(context.Background(), reg.host()+"/img:1", nil, true)
 	var refused *remote.RefusedError
@@ -344,7 +351,7 @@ func TestRealmOnAnotherHost(t *testing.T) {
 	}
 	other := newTestRegistryOn(t, plainConfig, otherAddr)
 	reg := newTestRegistry(t, plainConfig)
-	reg.realm = other.URL + "/token"
+	reg.set(other.URL+"/token", "")
 
 	for _, p := range []*remote.Policy{nil, remote.NewPolicy(reg.host(), other.host())} {
 		_, err := p.Inspect(context.Background(), reg.host()+"/img:1", auth, true)
@@ -378,7 +385,7 @@ func TestRealmOnAnotherHost(t *testing.T) {
 
 	// The control: a realm on the registry itself gets the credentials, so
 	// the log above would have shown them.
-	reg.realm = reg.URL + "/token"
+	reg.set(reg.URL+"/token", "")
 	if _, err := remote.Inspect(context.Background(), reg.host()+"/img:1", auth, true); err != nil {
 		t.Fatal(err)
 	}
