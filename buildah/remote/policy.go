@@ -65,11 +65,14 @@ type RefusedError struct {
 	Kind string
 }
 
+// Error names the kind of address but not the address a name resolved to:
+// the text reaches build logs, which group admins read, and should not map
+// the inside of the network for them.
 func (e *RefusedError) Error() string {
 	if e.Addr.String() == strings.Trim(hostOnly(e.Host), "[]") {
 		return fmt.Sprintf("%s is a %s address; only the configured registries may be reached there", e.Host, e.Kind)
 	}
-	return fmt.Sprintf("%s resolves to %s, a %s address; only the configured registries may be reached there", e.Host, e.Addr, e.Kind)
+	return fmt.Sprintf("%s resolves to a %s address; only the configured registries may be reached there", e.Host, e.Kind)
 }
 
 // lookupTimeout bounds a host name look-up of the policy: the DockerProxy

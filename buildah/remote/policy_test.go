@@ -128,6 +128,8 @@ func TestPolicyCheckHost(t *testing.T) {
 				t.Errorf("CheckHost(%s) = %v, want a refused %s address", tt.host, err, tt.refused)
 			} else if !strings.Contains(err.Error(), tt.refused) || !strings.Contains(err.Error(), "configured registries") {
 				t.Errorf("CheckHost(%s) says %q", tt.host, err)
+			} else if a := refused.Addr.String(); strings.Contains(err.Error(), a) && !strings.Contains(tt.host, a) {
+				t.Errorf("CheckHost(%s) tells the address a name resolves to: %q", tt.host, err)
 			}
 		case tt.err:
 			if err == nil || errors.As(err, &refused) {
