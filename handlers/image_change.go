@@ -1,11 +1,13 @@
 package handlers
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/labstack/echo/v4"
 
 	"imagehub/buildah/recipe"
+	"imagehub/buildah/remote"
 	"imagehub/store"
 	"imagehub/views"
 )
@@ -30,6 +32,9 @@ type imageChange struct {
 	// packages are after.Recipe's package lists, parsed by
 	// checkImageChange when the recipe is new, changed or to be built.
 	packages recipe.Packages
+	// notices tell what checkImageChange changed of its own accord (a pull
+	// secret dropped), for a page to show once the change is saved.
+	notices []string
 }
 
 // checkImageChange checks a change against every rule an image change must
@@ -46,6 +51,9 @@ type imageChange struct {
 //   - a recipe that is new, changed or to be built passes checkRecipe;
 //   - a form's "Use a pull secret" toggle is not on without a secret
 //     (toggleReasons);
+//   - a pull secret kept by an image or its recipe is dropped, with a
+//     notice, when the URL or base image it serves moves to another
+//     registry host than the secret's (dropMovedSecrets);
 //   - only an administrator chooses a pull secret, of the image or of its
 //     recipe; others may keep the one they have (pullSecretReasons);
 //   - a group's own image is neither global nor granted to other groups
@@ -61,6 +69,9 @@ func (s *Server) checkImageChange(c echo.Context, ch *imageChange) error {
 		return err
 	}
 	f.merge(toggleReasons(ch))
+	if err := s.dropMovedSecrets(c.Request().Context(), ch); err != nil {
+		return err
+	}
 	f.merge(pullSecretReasons(currentUser(c), ch))
 	f.merge(groupImageReasons(ch.after))
 	return f.err()
@@ -144,6 +155,74 @@ func toggleReasons(ch *imageChange) map[string]string {
 		field = "buildPullSecret"
 	}
 	return map[string]string{field: "Choose a secret, or turn \"Use a pull secret\" off."}
+}
+
+// dropMovedSecrets drops the pull secret that an image, or its recipe,
+// keeps (the same secret before and after) when a URL it serves moves to
+// another registry host, one the secret is not for: its credentials are
+// meant for its own host only, and whoever changes the URL (a group admin
+// may) must not send them elsewhere. Each drop adds a notice. A secret that
+// is newly chosen is left to pullSecretReasons and the store.
+func (s *Server) dropMovedSecrets(ctx context.Context, ch *imageChange) error {
+	b, a := ch.before, ch.after
+	if b == nil {
+		return nil
+	}
+	if a.PullSecret != "" && a.PullSecret == b.PullSecret {
+		moved := movedTo(b.URL, a.URL)
+		if moved == "" && a.UseGPUURL {
+			moved = movedTo(b.URLForGPU, a.URLForGPU)
+		}
+		drop, host, err := s.secretNotFor(ctx, a.PullSecret, moved)
+		if err != nil {
+			return err
+		}
+		if drop {
+			ch.notices = append(ch.notices, fmt.Sprintf("Pull secret %q was removed: it is for %s, and the image is now on %s.", a.PullSecret, host, moved))
+			a.PullSecret = ""
+		}
+	}
+	if b.Recipe != nil && a.Recipe != nil && a.Recipe.PullSecret != "" && a.Recipe.PullSecret == b.Recipe.PullSecret {
+		moved := movedTo(b.Recipe.BaseImage, a.Recipe.BaseImage)
+		drop, host, err := s.secretNotFor(ctx, a.Recipe.PullSecret, moved)
+		if err != nil {
+			return err
+		}
+		if drop {
+			ch.notices = append(ch.notices, fmt.Sprintf("Pull secret %q was removed from the recipe: it is for %s, and the base image is now on %s.", a.Recipe.PullSecret, host, moved))
+			r := *a.Recipe
+			r.PullSecret = ""
+			a.Recipe = &r
+		}
+	}
+	return nil
+}
+
+// movedTo is the registry host of the normalised reference after when it
+// differs from that of before, else "".
+func movedTo(before, after string) string {
+	if after == "" || after == before {
+		return ""
+	}
+	if h := remote.Host(after); before == "" || !remote.SameHost(remote.Host(before), h) {
+		return h
+	}
+	return ""
+}
+
+// secretNotFor reports whether the secret named is for another registry
+// host than host (false when host is ""), and the secret's host.
+func (s *Server) secretNotFor(ctx context.Context, secret, host string) (bool, string, error) {
+	if host == "" {
+		return false, "", nil
+	}
+	secretHost, _, _, err := s.store.SecretAuth(ctx, secret)
+	if store.ErrorCode(err) == store.ENOTFOUND {
+		return false, "", nil // the store refuses the unknown name when it saves
+	} else if err != nil {
+		return false, "", err
+	}
+	return !remote.SameHost(secretHost, host), secretHost, nil
 }
 
 // reasonSecretAdminOnly is why someone else than an administrator may not

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -16,10 +17,18 @@ import (
 // checkTimeout bounds a Check, so that an unreachable registry answers soon.
 const checkTimeout = 20 * time.Second
 
+// checkUnreachable is what someone else than an administrator is told when
+// a check fails: the remote's own text could tell a group admin what
+// answers at an address inside the network, so it goes to the log only.
+const checkUnreachable = "The registry could not be reached or refused the request."
+
 // checkImage asks the registry about a URL of the image form or page (the
-// field named by "which": url or urlForGpu), with the chosen pull secret. The
-// answer is a fragment: digest, platforms and size, or the registry's own
-// error. A failed check is shown, not refused: saving never depends on it.
+// field named by "which": url or urlForGpu), with the chosen pull secret
+// when it is for the URL's registry host. The answer is a fragment: digest,
+// platforms and size, or why the check failed: the registry's own error for
+// an administrator, a generic sentence for anyone else. A failed check is
+// shown, not refused: saving never depends on it. Where the server may
+// connect is the inspect function's business (remote.Policy, in serve).
 func (s *Server) checkImage(c echo.Context) error {
 	field := "url"
 	if c.FormValue("which") == "urlForGpu" {
@@ -40,11 +49,15 @@ func (s *Server) checkImage(c echo.Context) error {
 			return render(c, http.StatusUnprocessableEntity, views.CheckResult(views.CheckProps{Reference: ref,
 				Error: "Only an administrator may check with a pull secret: it holds their registry credentials."}))
 		}
-		_, user, pass, err := s.store.SecretAuth(ctx, secret)
+		host, user, pass, err := s.store.SecretAuth(ctx, secret)
 		if store.ErrorCode(err) == store.ENOTFOUND {
 			return render(c, http.StatusUnprocessableEntity, views.CheckResult(views.CheckProps{Reference: ref, Error: store.ErrorMessage(err)}))
 		} else if err != nil {
 			return err
+		}
+		if !remote.SameHost(host, remote.Host(ref)) {
+			return render(c, http.StatusUnprocessableEntity, views.CheckResult(views.CheckProps{Reference: ref,
+				Error: fmt.Sprintf("Secret %q is for %s, and its credentials go nowhere else; this image is on %s.", secret, host, remote.Host(ref))}))
 		}
 		auth = &remote.Auth{Username: user, Password: pass}
 	}
@@ -52,7 +65,16 @@ func (s *Server) checkImage(c echo.Context) error {
 	defer cancel()
 	info, err := s.inspect(ctx, ref, auth, s.insecure[remote.Host(ref)])
 	if err != nil {
-		return render(c, http.StatusOK, views.CheckResult(views.CheckProps{Reference: ref, Error: sentence(err.Error())}))
+		msg := sentence(err.Error())
+		if u := currentUser(c); u == nil || !u.Admin {
+			name := ""
+			if u != nil {
+				name = u.Username
+			}
+			s.log.Warn("check failed", "user", name, "reference", ref, "err", err)
+			msg = checkUnreachable
+		}
+		return render(c, http.StatusOK, views.CheckResult(views.CheckProps{Reference: ref, Error: msg}))
 	}
 	return render(c, http.StatusOK, views.CheckResult(views.CheckProps{
 		Reference: ref, Digest: info.Digest, MediaType: info.MediaType,

@@ -43,7 +43,8 @@ func (s *Server) updateImage(c echo.Context) error {
 		// form has no URL fields for it.
 		img.URL, img.URLForGPU, img.UseGPUURL, img.PullSecret = old.URL, old.URLForGPU, old.UseGPUURL, old.PullSecret
 	}
-	err = s.checkImageChange(c, &imageChange{before: old, after: img, form: &v})
+	ch := &imageChange{before: old, after: img, form: &v}
+	err = s.checkImageChange(c, ch)
 	if err == nil {
 		err = s.store.UpdateImage(ctx, img)
 	}
@@ -54,8 +55,10 @@ func (s *Server) updateImage(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	if err := s.addFlash(c, "Image "+img.DisplayName+" saved."); err != nil {
-		return err
+	for _, notice := range append([]string{"Image " + img.DisplayName + " saved."}, ch.notices...) {
+		if err := s.addFlash(c, notice); err != nil {
+			return err
+		}
 	}
 	return seeOther(c, sc.ImagePath(img.Name))
 }

@@ -96,5 +96,13 @@ func (s *Server) rebuild(c echo.Context, name string, r *store.Recipe, form *vie
 	if err := s.checkImageChange(c, ch); err != nil {
 		return nil, err
 	}
-	return s.queueBuild(ctx, &after, *after.Recipe, ch.packages)
+	b, err := s.queueBuild(ctx, &after, *after.Recipe, ch.packages)
+	if err == nil && form != nil {
+		for _, notice := range ch.notices {
+			if err := s.addFlash(c, notice); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return b, err
 }

@@ -25,8 +25,9 @@ import (
 )
 
 // InspectFunc looks an image reference up in its registry without pulling
-// it (remote.Inspect; tests answer from a table). insecure allows plain
-// HTTP or an unverified certificate.
+// it (a remote.Policy's Inspect, which decides where the server may connect;
+// tests answer from a table). insecure allows plain HTTP or an unverified
+// certificate.
 type InspectFunc func(ctx context.Context, ref string, auth *remote.Auth, insecure bool) (remote.ImageInfo, error)
 
 // NormalizeFunc parses an image reference and returns its full, normalised

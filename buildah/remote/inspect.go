@@ -5,6 +5,7 @@ package remote
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -47,6 +48,26 @@ func NormalizeReference(s string) (string, error) {
 	return reference.TagNameOnly(named).String(), nil
 }
 
+// PinDigest returns the reference of ref's repository at digest, without
+// its tag ("docker.io/library/debian@sha256:…"): what a pull of it gets is
+// exactly the image that was inspected under ref, whatever the registry
+// answers later.
+func PinDigest(ref, dig string) (string, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return "", err
+	}
+	d, err := digest.Parse(dig)
+	if err != nil {
+		return "", fmt.Errorf("pinning %s: %w", ref, err)
+	}
+	pinned, err := reference.WithDigest(reference.TrimNamed(named), d)
+	if err != nil {
+		return "", err
+	}
+	return pinned.String(), nil
+}
+
 // referenceError turns a parser error into a sentence for a person.
 func referenceError(s string, err error) error {
 	switch {
@@ -86,21 +107,32 @@ type ImageInfo struct {
 	Size int64
 	// User is that image's configured user, "" for root.
 	User string
+	// OnBuild lists that image's ONBUILD triggers: instructions that a
+	// build from it (buildah's included) runs before its own.
+	OnBuild []string
 }
 
 // Inspect looks an image up in its registry without pulling it: manifest,
-// digest, platforms, size and configured user. Errors are the registry's own
-// (unknown manifest, unauthorized, connection refused), wrapped only with the
-// reference. insecure allows a registry without a valid TLS certificate or
-// plain http. A ctx without a deadline gets one of 30 seconds.
+// digest, platforms, size, configured user and ONBUILD triggers. Errors are
+// the registry's own (unknown manifest, unauthorized, connection refused),
+// wrapped only with the reference. insecure allows a registry without a
+// valid TLS certificate or plain http. A ctx without a deadline gets one of
+// 30 seconds. It is Policy.Inspect without an address policy: credentials
+// still never go to a token service on another host.
 func Inspect(ctx context.Context, ref string, auth *Auth, insecure bool) (ImageInfo, error) {
+	return (*Policy)(nil).Inspect(ctx, ref, auth, insecure)
+}
+
+// Inspect is the package's Inspect, with every request of it checked by the
+// policy p (see Policy).
+func (p *Policy) Inspect(ctx context.Context, ref string, auth *Auth, insecure bool) (ImageInfo, error) {
 	norm, err := NormalizeReference(ref)
 	if err != nil {
 		return ImageInfo{}, err
 	}
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
-	sys := SystemContext(auth, insecure)
+	sys := p.SystemContext(norm, auth, insecure)
 	src, err := openSource(ctx, norm, sys)
 	if err != nil {
 		return ImageInfo{}, err
@@ -131,14 +163,21 @@ func Inspect(ctx context.Context, ref string, auth *Auth, insecure bool) (ImageI
 // digest of its manifest. A registry that answers "unknown manifest" or
 // "unknown repository" means the tag does not exist; any other failure is an
 // error, so that an unreachable registry is never mistaken for a missing tag.
+// Like Inspect, it has no address policy (see Policy.TagExists).
 func TagExists(ctx context.Context, ref string, auth *Auth, insecure bool) (string, bool, error) {
+	return (*Policy)(nil).TagExists(ctx, ref, auth, insecure)
+}
+
+// TagExists is the package's TagExists, with every request of it checked by
+// the policy p.
+func (p *Policy) TagExists(ctx context.Context, ref string, auth *Auth, insecure bool) (string, bool, error) {
 	norm, err := NormalizeReference(ref)
 	if err != nil {
 		return "", false, err
 	}
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
-	src, err := openSource(ctx, norm, SystemContext(auth, insecure))
+	src, err := openSource(ctx, norm, p.SystemContext(norm, auth, insecure))
 	if isNotFound(err) {
 		return "", false, nil
 	}
@@ -169,7 +208,9 @@ func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFun
 }
 
 // SystemContext is the containers/image configuration for talking to one
-// registry with optional credentials.
+// registry with optional credentials. It checks nothing about where requests
+// go: Policy.SystemContext adds that, and keeps credentials from a token
+// service on another host.
 //
 // Without auth the request is anonymous: an empty DockerAuthConfig keeps
 // containers/image from looking for credentials in the host's auth files
@@ -245,7 +286,7 @@ func describeList(ctx context.Context, sys *types.SystemContext, src types.Image
 	if err := describeImage(ctx, sys, src, &chosen, &single); err != nil {
 		return err
 	}
-	info.Size, info.User = single.Size, single.User
+	info.Size, info.User, info.OnBuild = single.Size, single.User, single.OnBuild
 	return nil
 }
 
@@ -262,7 +303,31 @@ func describeImage(ctx context.Context, sys *types.SystemContext, src types.Imag
 	info.Platforms = []string{platformString(config.OS, config.Architecture, config.Variant)}
 	info.Size = imageSize(img)
 	info.User = config.Config.User
-	return nil
+	info.OnBuild, err = onBuild(ctx, img)
+	return err
+}
+
+// onBuild reads an image's ONBUILD triggers. The OCI image configuration
+// has no such field, but buildah reads every base's configuration blob as a
+// Docker one whatever its media type, so the triggers are read the same way
+// here: encoding/json on the raw blob, with its case-insensitive keys.
+func onBuild(ctx context.Context, img types.Image) ([]string, error) {
+	blob, err := img.ConfigBlob(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var config struct {
+		Config *struct {
+			OnBuild []string
+		} `json:"config"`
+	}
+	if err := json.Unmarshal(blob, &config); err != nil {
+		return nil, fmt.Errorf("reading the image configuration: %w", err)
+	}
+	if config.Config == nil {
+		return nil, nil
+	}
+	return config.Config.OnBuild, nil
 }
 
 // imageSize adds up the config and the layers as stored in the registry.

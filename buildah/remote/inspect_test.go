@@ -126,3 +126,20 @@ func TestInspectErrors(t *testing.T) {
 		}
 	})
 }
+
+func TestPinDigest(t *testing.T) {
+	const d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	for in, want := range map[string]string{
+		"busybox":                         "docker.io/library/busybox@" + d,
+		"127.0.0.1:5000/team/base:1":      "127.0.0.1:5000/team/base@" + d,
+		"127.0.0.1:5000/team/base:1@" + d: "127.0.0.1:5000/team/base@" + d,
+		"quay.io/org/img@sha256:" + d[7:]: "quay.io/org/img@" + d,
+	} {
+		if got, err := remote.PinDigest(in, d); err != nil || got != want {
+			t.Errorf("PinDigest(%s) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := remote.PinDigest("busybox", ""); err == nil {
+		t.Error("PinDigest without a digest succeeded")
+	}
+}

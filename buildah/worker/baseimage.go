@@ -71,7 +71,7 @@ func MakeBaseImage(ctx context.Context, spec BaseImageSpec, log io.Writer) (stri
 		return "", err
 	}
 	log = &syncWriter{w: log}
-	env, err := enterBuildEnv(workerspec.Spec{TmpDir: spec.TmpDir, Target: spec.Target, PushAuth: spec.PushAuth}, log)
+	env, err := enterBuildEnv(workerspec.Spec{TmpDir: spec.TmpDir, Target: spec.Target, PushAuth: spec.PushAuth, Insecure: spec.Insecure}, log)
 	if err != nil {
 		return "", err
 	}

@@ -86,7 +86,7 @@ func Run(ctx context.Context, spec workerspec.Spec, log io.Writer, events func(w
 	if err != nil {
 		return fmt.Errorf("target image: %w", err)
 	}
-	digest, exists, err := remote.TagExists(ctx, target, spec.PushAuth, isInsecure(target, spec.Insecure))
+	digest, exists, err := outboundPolicy(spec).TagExists(ctx, target, spec.PushAuth, isInsecure(target, spec.Insecure))
 	if err != nil {
 		return fmt.Errorf("checking whether %s exists: %s", target, workerspec.Reason(err))
 	}
@@ -158,20 +158,67 @@ func writeRecipeContainerfile(ctx context.Context, spec workerspec.Spec, log io.
 	if err != nil {
 		return "", "", fmt.Errorf("base image: %w", err)
 	}
-	info, err := remote.Inspect(ctx, base, spec.PullAuth, isInsecure(base, spec.Insecure))
+	info, err := outboundPolicy(spec).Inspect(ctx, base, spec.PullAuth, isInsecure(base, spec.Insecure))
 	if err != nil {
 		return "", "", fmt.Errorf("base image %s: %s", base, workerspec.Reason(err))
 	}
-	if err := recipe.CheckContainerfileInputs(base, info.User); err != nil {
+	if err := refuseOnBuild(info.OnBuild); err != nil {
 		return "", "", err
 	}
-	text = recipe.Containerfile(base, spec.Packages, info.User)
+	// FROM names the digest just inspected, so that the image built on is
+	// the one whose user and triggers were read, even from a registry that
+	// answers the pull with another image than the look-up.
+	from, err := remote.PinDigest(base, info.Digest)
+	if err != nil {
+		return "", "", fmt.Errorf("base image %s: %w", base, err)
+	}
+	if err := recipe.CheckContainerfileInputs(from, info.User); err != nil {
+		return "", "", err
+	}
+	text = recipe.Containerfile(from, spec.Packages, info.User)
 	path = filepath.Join(spec.TmpDir, "Containerfile")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		return "", "", err
 	}
 	fmt.Fprintf(log, "Containerfile:\n%s\n", text)
 	return path, text, nil
+}
+
+// refuseOnBuild refuses a base image with ONBUILD triggers: buildah would
+// run them before the recipe's first step, and they may do what no recipe
+// can (ADD from a URL, COPY --from another image with the pull
+// credentials, RUN anything), out of sight of whoever reads the recipe.
+func refuseOnBuild(triggers []string) error {
+	if len(triggers) == 0 {
+		return nil
+	}
+	const shown = 3
+	quoted := make([]string, 0, shown)
+	for _, t := range triggers[:min(len(triggers), shown)] {
+		if len(t) > 80 {
+			t = t[:77] + "..."
+		}
+		quoted = append(quoted, fmt.Sprintf("%q", t))
+	}
+	list := strings.Join(quoted, ", ")
+	if more := len(triggers) - shown; more > 0 {
+		list += fmt.Sprintf(" and %d more", more)
+	}
+	return fmt.Errorf("the base image has ONBUILD triggers (%s), which would run code the recipe does not show; use a base image without them", list)
+}
+
+// outboundPolicy is where the worker's own registry requests may go (see
+// remote.Policy): public addresses, and the registries the server is
+// configured with, wherever they are: the one it pushes to (the target's)
+// and the insecure ones, the embedded registry among them. A base image on
+// the server's loopback, a private network or the cloud's metadata address
+// is refused before anything is fetched.
+func outboundPolicy(spec workerspec.Spec) *remote.Policy {
+	registries := slices.Clone(spec.Insecure)
+	if target, err := remote.NormalizeReference(spec.Target); err == nil {
+		registries = append(registries, remote.Host(target))
+	}
+	return remote.NewPolicy(registries...)
 }
 
 // isInsecure reports whether ref's registry host is one of the insecure ones.
@@ -195,6 +242,8 @@ type buildEnv struct {
 	registriesConf string
 	runcRoot       string
 	emptySys       string
+	// policy says where the worker's own registry requests may go.
+	policy *remote.Policy
 	// netns is the path of the build's network namespace.
 	netns string
 	// uids and gids map RUN steps' ids to subordinate ones.
@@ -219,6 +268,7 @@ func enterBuildEnv(spec workerspec.Spec, log io.Writer) (*buildEnv, error) {
 		registriesConf: filepath.Join(tmp, "registries.conf"),
 		runcRoot:       filepath.Join(tmp, "runc"),
 		emptySys:       filepath.Join(tmp, "sys"),
+		policy:         outboundPolicy(spec),
 	}
 	var err error
 	if env.uids, env.gids, err = runIDMappings(); err != nil {
@@ -270,10 +320,10 @@ func writeAuthFile(path string, spec workerspec.Spec) error {
 }
 
 // systemContext is the containers/image configuration for reaching ref's
-// registry from a build: the build's auth file and no system-wide registry
-// configuration.
+// registry from a build: the outbound policy, the build's auth file and no
+// system-wide registry configuration.
 func (env *buildEnv) systemContext(ref string, insecure []string) *types.SystemContext {
-	sys := remote.SystemContext(nil, isInsecure(ref, insecure))
+	sys := env.policy.SystemContext(ref, nil, isInsecure(ref, insecure))
 	sys.DockerAuthConfig = nil // the auth file decides, host by host
 	sys.AuthFilePath = env.authFile
 	sys.SystemRegistriesConfPath = env.registriesConf

@@ -44,7 +44,7 @@ func wantPhases(t *testing.T, rec *recorder, want ...workerspec.Phase) {
 func TestWorkerBuildsPushesAndIsThenUpToDate(t *testing.T) {
 	buildtest.NeedRoot(t)
 	reg, st := buildtest.Registry(t, ""), newTestStorage(t)
-	base, _ := pushTestBase(t, reg, st, testBase{name: "stubs/busybox", extra: allStubs(), user: "1000"})
+	base, baseDigest := pushTestBase(t, reg, st, testBase{name: "stubs/busybox", extra: allStubs(), user: "1000"})
 	pkgs := recipe.Packages{Apt: []string{"curl", "vim"}, Conda: []string{"conda-forge::numpy==1.17*"}, Pip: []string{"requests>=2"}}
 	spec := testSpec(t, 1, st, reg, base, "team/all:"+recipe.Tag(base, pkgs), pkgs)
 
@@ -58,7 +58,8 @@ func TestWorkerBuildsPushesAndIsThenUpToDate(t *testing.T) {
 	if !strings.HasPrefix(done.Digest, "sha256:") || done.UpToDate || done.Error != "" {
 		t.Fatalf("done event = %+v", done)
 	}
-	for _, want := range []string{"Containerfile:", "FROM " + base, "USER 1000", "Pushed " + spec.Target + "@" + done.Digest} {
+	pinned := strings.TrimSuffix(base, ":base") + "@" + baseDigest // the base as inspected
+	for _, want := range []string{"Containerfile:", "FROM " + pinned + "\n", "USER 1000", "Pushed " + spec.Target + "@" + done.Digest} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}

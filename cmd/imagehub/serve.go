@@ -327,9 +327,13 @@ func (a *app) server() (*handlers.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Check reaches public addresses and the configured registries only:
+	// the one builds are pushed to and the insecure ones (the embedded
+	// registry among them). A build worker follows the same policy.
+	outbound := remote.NewPolicy(append([]string{remote.Host(a.prefix)}, a.insecure...)...)
 	return handlers.New(handlers.Config{
 		Store: a.store, HashKey: keys[:32], BlockKey: keys[32:], Secure: a.cfg.secureCookies, Logger: a.logger,
-		Inspect: remote.Inspect, Normalize: remote.NormalizeReference, InsecureRegistries: a.insecure,
+		Inspect: outbound.Inspect, Normalize: remote.NormalizeReference, InsecureRegistries: a.insecure,
 		Builds: a.queue, Logs: a.logs, RegistryPrefix: a.prefix, PushSecret: a.pullSecret,
 		TrustedProxies: a.cfg.trustedProxies,
 	})
