@@ -208,3 +208,39 @@ func TestCheckSecretStaysWithItsHost(t *testing.T) {
 		t.Errorf("the other host saw credentials: %q", got)
 	}
 }
+
+// TestCheckBuiltImageSecretForGroupAdmin: the secret of built images (the
+// embedded registry's pull-only account) checks a group admin's built image
+// on its own host, and only there: a group admin may not choose any other
+// secret, and this one goes to no other host either.
+func TestCheckBuiltImageSecretForGroupAdmin(t *testing.T) {
+	env := newGroupEnv(t)
+	home, other := newAuthLog(t), newAuthLog(t)
+	env.useRealInspect(home.host(), other.host())
+	env.server.pushSecret = "imagehub-registry"
+	for _, sec := range []*store.Secret{
+		{Name: "imagehub-registry", RegistryHost: home.host(), Username: "imagehub-pull", Password: "pull-only-pw"},
+		{Name: "admins-own", RegistryHost: home.host(), Username: "robot", Password: "admin-pw"},
+	} {
+		if err := env.store.CreateSecret(context.Background(), sec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	home.setRealm(home.URL + "/token") // so that credentials are asked for
+	gina := env.signIn("gina")
+	form := func(ref, secret string) url.Values {
+		return url.Values{"url": {ref}, "usePullSecret": {"on"}, "pullSecret": {secret}}
+	}
+	checkText(t, gina, "/groups/team-g/images/-/check", form(home.host()+"/imagehub/team-app:1", "imagehub-registry"))
+	if got := home.credentials(); !slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "/token Basic ") }) {
+		t.Errorf("the built images' registry saw %q, want the pull account's credentials", got)
+	}
+	status, text := checkText(t, gina, "/groups/team-g/images/-/check", form(other.host()+"/imagehub/team-app:1", "imagehub-registry"))
+	if status != http.StatusUnprocessableEntity || other.requests() != 0 {
+		t.Errorf("the built images' secret on another host: %d %q, %d requests there", status, text, other.requests())
+	}
+	status, text = checkText(t, gina, "/groups/team-g/images/-/check", form(home.host()+"/imagehub/team-app:1", "admins-own"))
+	if status != http.StatusUnprocessableEntity || !strings.Contains(text, "Only an administrator") {
+		t.Errorf("a group admin checking with an administrator's secret: %d %q", status, text)
+	}
+}
