@@ -151,11 +151,11 @@ func workerPid(t *testing.T, dir string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pid int
-	if _, err := fmt.Sscan(string(b), &pid); err != nil {
-		t.Fatal(err)
+	var f struct{ PID int }
+	if err := json.Unmarshal(b, &f); err != nil || f.PID == 0 {
+		t.Fatalf("pid file %q: %v", b, err)
 	}
-	return pid
+	return f.PID
 }
 
 // zombie reports whether pid has exited and waits to be reaped.
