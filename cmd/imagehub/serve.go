@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -33,6 +34,7 @@ type serveConfig struct {
 	deadline               time.Duration
 	storageDriver          string
 	secureCookies          bool
+	maxLogSize             int64
 }
 
 func parseServeFlags(args []string) (serveConfig, error) {
@@ -48,11 +50,16 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.DurationVar(&c.deadline, "build-deadline", envDuration("IMAGEHUB_BUILD_DEADLINE", 2*time.Hour), "a build still running after this is stopped")
 	fs.StringVar(&c.storageDriver, "storage-driver", os.Getenv("IMAGEHUB_STORAGE_DRIVER"), "overlay or vfs; empty picks overlay where the kernel allows it")
 	fs.BoolVar(&c.secureCookies, "secure-cookies", os.Getenv("IMAGEHUB_SECURE_COOKIES") == "true", "mark cookies Secure (set when served behind TLS)")
+	maxLogSize := fs.String("max-log-size", envOr("IMAGEHUB_MAX_LOG_SIZE", "50MiB"), "a build whose log passes this size (in bytes, KiB, MiB or GiB) is stopped and fails")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if c.concurrency < 1 {
 		return c, fmt.Errorf("--build-concurrency must be at least 1")
+	}
+	var err error
+	if c.maxLogSize, err = parseSize(*maxLogSize); err != nil || c.maxLogSize < 1<<10 {
+		return c, fmt.Errorf("--max-log-size %q must be a size of at least 1KiB, such as 50MiB", *maxLogSize)
 	}
 	// Refuse at start-up what every build would fail on later.
 	if c.registry != "" {
@@ -164,6 +171,23 @@ func splitList(s string) []string {
 	return out
 }
 
+// parseSize reads a size in bytes, KiB, MiB or GiB: "1048576", "512KiB", "50MiB".
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	unit := int64(1)
+	for suffix, u := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			s, unit = strings.TrimSpace(n), u
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/unit {
+		return 0, fmt.Errorf("not a size: %q", s)
+	}
+	return n * unit, nil
+}
+
 func envInt(name string, def int) int {
 	if n, err := strconv.Atoi(os.Getenv(name)); err == nil {
 		return n
@@ -191,7 +215,7 @@ func (a *app) startQueue(ctx context.Context) (<-chan error, error) {
 	a.queue = queue.New(queue.Config{
 		Store: a.store, Logs: a.logs, Storage: stg, Runner: queue.LocalRunner{Storage: stg},
 		Concurrency: a.cfg.concurrency, Deadline: a.cfg.deadline, PushAuth: pushAuth, Insecure: a.insecure,
-		TmpRoot: a.data.path("tmp"), Logger: a.logger,
+		TmpRoot: a.data.path("tmp"), Logger: a.logger, MaxLogSize: a.cfg.maxLogSize,
 	})
 	if err := a.queue.Recover(ctx); err != nil {
 		a.logger.Error("recovering builds of the previous run", "err", err)
