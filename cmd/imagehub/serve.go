@@ -35,6 +35,7 @@ type serveConfig struct {
 	storageDriver          string
 	secureCookies          bool
 	maxLogSize             int64
+	groupBuildLimit        int
 }
 
 func parseServeFlags(args []string) (serveConfig, error) {
@@ -50,12 +51,16 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.DurationVar(&c.deadline, "build-deadline", envDuration("IMAGEHUB_BUILD_DEADLINE", 2*time.Hour), "a build still running after this is stopped")
 	fs.StringVar(&c.storageDriver, "storage-driver", os.Getenv("IMAGEHUB_STORAGE_DRIVER"), "overlay or vfs; empty picks overlay where the kernel allows it")
 	fs.BoolVar(&c.secureCookies, "secure-cookies", os.Getenv("IMAGEHUB_SECURE_COOKIES") == "true", "mark cookies Secure (set when served behind TLS)")
+	fs.IntVar(&c.groupBuildLimit, "group-build-limit", envInt("IMAGEHUB_GROUP_BUILD_LIMIT", 2), "builds of one group's images that may wait or run at once; 0 means no limit (System images are not limited)")
 	maxLogSize := fs.String("max-log-size", envOr("IMAGEHUB_MAX_LOG_SIZE", "50MiB"), "a build whose log passes this size (in bytes, KiB, MiB or GiB) is stopped and fails")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if c.concurrency < 1 {
 		return c, fmt.Errorf("--build-concurrency must be at least 1")
+	}
+	if c.groupBuildLimit < 0 {
+		return c, fmt.Errorf("--group-build-limit must be 0 (no limit) or more")
 	}
 	var err error
 	if c.maxLogSize, err = parseSize(*maxLogSize); err != nil || c.maxLogSize < 1<<10 {
@@ -82,6 +87,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer a.store.Close()
+	a.store.SetGroupBuildLimit(cfg.groupBuildLimit)
 	if err := bootstrapAdmin(ctx, a.store, stderr); err != nil {
 		return err
 	}

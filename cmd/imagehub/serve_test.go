@@ -44,3 +44,16 @@ func TestParseServeFlagsMaxLogSize(t *testing.T) {
 		}
 	}
 }
+
+func TestParseServeFlagsGroupBuildLimit(t *testing.T) {
+	if c, err := parseServeFlags(nil); err != nil || c.groupBuildLimit != 2 {
+		t.Errorf("default: %d, %v; want 2", c.groupBuildLimit, err)
+	}
+	t.Setenv("IMAGEHUB_GROUP_BUILD_LIMIT", "0")
+	if c, err := parseServeFlags(nil); err != nil || c.groupBuildLimit != 0 {
+		t.Errorf("from IMAGEHUB_GROUP_BUILD_LIMIT: %d, %v; want 0", c.groupBuildLimit, err)
+	}
+	if _, err := parseServeFlags([]string{"--group-build-limit", "-1"}); err == nil {
+		t.Error("--group-build-limit -1 accepted")
+	}
+}
