@@ -2,10 +2,16 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"imagehub/store"
 )
@@ -89,4 +95,113 @@ func (env *testEnv) buildCount() int {
 		env.t.Fatal(err)
 	}
 	return len(bs)
+}
+
+// TestLogViewersAreBounded opens 30 live streams of one build's log at once,
+// ten by each of three users: 20 stream, the other ten are refused with 429
+// and the reason. A user's eleventh stream, to another build, is refused
+// too; a stream that ends frees its place.
+func TestLogViewersAreBounded(t *testing.T) {
+	env := newTestEnv(t)
+	ctx := context.Background()
+	r := store.Recipe{BaseImage: "docker.io/library/debian:bookworm", Pip: "numpy"}
+	var builds []int64
+	for _, name := range []string{"watched", "other"} {
+		env.mustCreateImage(&store.Image{DisplayName: name, Global: true, Recipe: &r})
+		b, err := env.store.CreateBuild(ctx, name, r, "registry.test/imagehub/"+name+":1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		builds = append(builds, b.ID)
+	}
+	var viewers []*logViewer
+	for _, name := range []string{"u0", "u1", "u2"} {
+		if err := env.store.CreateUser(ctx, &store.User{Username: name, Password: testAdminPassword, Admin: true}); err != nil {
+			t.Fatal(err)
+		}
+		viewers = append(viewers, &logViewer{env: env, token: env.withToken(name, store.ScopeRead).bearer})
+	}
+	refusedBuild := fmt.Sprintf("Build %d's log has 20 viewers already, the most one build may have; try again later.", builds[0])
+	var wg sync.WaitGroup
+	for _, v := range viewers {
+		for range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if status, msg := v.open(builds[0]); status != http.StatusOK && (status != http.StatusTooManyRequests || msg != refusedBuild) {
+					t.Errorf("refused with %d %q", status, msg)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	streams := 0
+	holder := viewers[0] // the user with the most streams open
+	for _, v := range viewers {
+		streams += len(v.streams)
+		if len(v.streams) > len(holder.streams) {
+			holder = v
+		}
+	}
+	if streams != 20 {
+		t.Fatalf("%d streams started, want 20 (and 10 refused)", streams)
+	}
+	// Whoever holds 10 streams may not open an eleventh, to any build.
+	for len(holder.streams) < 10 {
+		if status, msg := holder.open(builds[1]); status != http.StatusOK {
+			t.Fatalf("stream %d of one user: %d %q", len(holder.streams)+1, status, msg)
+		}
+	}
+	if status, msg := holder.open(builds[1]); status != http.StatusTooManyRequests ||
+		msg != "You are following 10 build logs already, the most one user may; close one first." {
+		t.Errorf("an eleventh stream of one user: %d %q", status, msg)
+	}
+	// A stream that ends frees its place.
+	holder.streams[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		status, msg := holder.open(builds[1])
+		if status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a stream ended: %d %q", status, msg)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// logViewer opens live streams of build logs with an API token and keeps
+// them open until the test ends.
+type logViewer struct {
+	env   *testEnv
+	token string
+
+	mu      sync.Mutex
+	streams []io.Closer
+}
+
+// open opens a stream of a build's log and returns its status, and the
+// error message when it was refused.
+func (v *logViewer) open(build int64) (int, string) {
+	req, err := http.NewRequest(http.MethodGet, v.env.http.URL+"/api/v1/builds/"+strconv.FormatInt(build, 10)+"/log", nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+v.token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	v.env.t.Cleanup(func() { res.Body.Close() })
+	if res.StatusCode != http.StatusOK {
+		var e errorBody
+		json.NewDecoder(res.Body).Decode(&e)
+		return res.StatusCode, e.Error
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.streams = append(v.streams, res.Body)
+	return res.StatusCode, ""
 }

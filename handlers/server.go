@@ -64,6 +64,11 @@ type Config struct {
 	// PushSecret names the secret that pulls built images from the
 	// registry they are pushed to; it becomes a built image's pull secret.
 	PushSecret string
+	// LogViewersPerBuild and LogViewersPerUser bound the live log streams
+	// open at once to one build and by one user; past them a stream is
+	// refused with 429. Zero means DefaultLogViewersPerBuild and
+	// DefaultLogViewersPerUser.
+	LogViewersPerBuild, LogViewersPerUser int
 }
 
 // BuildQueue is what the web layer needs of the build queue: to be told a
@@ -87,6 +92,8 @@ type Server struct {
 	pushSecret string
 	// logins counts failed sign-ins per username and address (limiter.go).
 	logins *loginLimiter
+	// viewers counts the live log streams (log_viewers.go).
+	viewers *logViewers
 	// now is the clock of sign-in limits and session expiry; tests move it.
 	now    func() time.Time
 	routes []route
@@ -139,6 +146,7 @@ func New(cfg Config) (*Server, error) {
 		registry:   strings.TrimSuffix(cfg.RegistryPrefix, "/"),
 		pushSecret: cfg.PushSecret,
 		logins:     newLoginLimiter(),
+		viewers:    newLogViewers(cfg.LogViewersPerBuild, cfg.LogViewersPerUser),
 		now:        wallClock,
 	}
 	if s.builds != nil && (s.logs == nil || s.registry == "") {

@@ -36,6 +36,8 @@ type serveConfig struct {
 	secureCookies          bool
 	maxLogSize             int64
 	groupBuildLimit        int
+	viewersPerBuild        int
+	viewersPerUser         int
 }
 
 func parseServeFlags(args []string) (serveConfig, error) {
@@ -52,6 +54,8 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.StringVar(&c.storageDriver, "storage-driver", os.Getenv("IMAGEHUB_STORAGE_DRIVER"), "overlay or vfs; empty picks overlay where the kernel allows it")
 	fs.BoolVar(&c.secureCookies, "secure-cookies", os.Getenv("IMAGEHUB_SECURE_COOKIES") == "true", "mark cookies Secure (set when served behind TLS)")
 	fs.IntVar(&c.groupBuildLimit, "group-build-limit", envInt("IMAGEHUB_GROUP_BUILD_LIMIT", 2), "builds of one group's images that may wait or run at once; 0 means no limit (System images are not limited)")
+	fs.IntVar(&c.viewersPerBuild, "log-viewers-per-build", envInt("IMAGEHUB_LOG_VIEWERS_PER_BUILD", handlers.DefaultLogViewersPerBuild), "live log streams one build may have at once; more are refused (429)")
+	fs.IntVar(&c.viewersPerUser, "log-viewers-per-user", envInt("IMAGEHUB_LOG_VIEWERS_PER_USER", handlers.DefaultLogViewersPerUser), "live log streams one user may have open at once; more are refused (429)")
 	maxLogSize := fs.String("max-log-size", envOr("IMAGEHUB_MAX_LOG_SIZE", "50MiB"), "a build whose log passes this size (in bytes, KiB, MiB or GiB) is stopped and fails")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -61,6 +65,9 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	}
 	if c.groupBuildLimit < 0 {
 		return c, fmt.Errorf("--group-build-limit must be 0 (no limit) or more")
+	}
+	if c.viewersPerBuild < 1 || c.viewersPerUser < 1 {
+		return c, fmt.Errorf("--log-viewers-per-build and --log-viewers-per-user must be at least 1")
 	}
 	var err error
 	if c.maxLogSize, err = parseSize(*maxLogSize); err != nil || c.maxLogSize < 1<<10 {
@@ -254,5 +261,6 @@ func (a *app) server() (*handlers.Server, error) {
 		Store: a.store, HashKey: keys[:32], BlockKey: keys[32:], Secure: a.cfg.secureCookies, Logger: a.logger,
 		Inspect: remote.Inspect, Normalize: remote.NormalizeReference, InsecureRegistries: a.insecure,
 		Builds: a.queue, Logs: a.logs, RegistryPrefix: a.prefix, PushSecret: a.cfg.pushSecret,
+		LogViewersPerBuild: a.cfg.viewersPerBuild, LogViewersPerUser: a.cfg.viewersPerUser,
 	})
 }

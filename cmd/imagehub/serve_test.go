@@ -57,3 +57,17 @@ func TestParseServeFlagsGroupBuildLimit(t *testing.T) {
 		t.Error("--group-build-limit -1 accepted")
 	}
 }
+
+func TestParseServeFlagsLogViewers(t *testing.T) {
+	c, err := parseServeFlags(nil)
+	if err != nil || c.viewersPerBuild != 20 || c.viewersPerUser != 10 {
+		t.Errorf("defaults: %d per build, %d per user, %v; want 20 and 10", c.viewersPerBuild, c.viewersPerUser, err)
+	}
+	t.Setenv("IMAGEHUB_LOG_VIEWERS_PER_USER", "3")
+	if c, err = parseServeFlags([]string{"--log-viewers-per-build", "5"}); err != nil || c.viewersPerBuild != 5 || c.viewersPerUser != 3 {
+		t.Errorf("set: %d per build, %d per user, %v; want 5 and 3", c.viewersPerBuild, c.viewersPerUser, err)
+	}
+	if _, err := parseServeFlags([]string{"--log-viewers-per-build", "0"}); err == nil {
+		t.Error("--log-viewers-per-build 0 accepted")
+	}
+}
