@@ -205,3 +205,49 @@ func (v *logViewer) open(build int64) (int, string) {
 	v.streams = append(v.streams, res.Body)
 	return res.StatusCode, ""
 }
+
+// TestDeleteImageMidBuildIsRefused: deleting an image whose build waits or
+// runs is refused with 409 and the reason, from the form, htmx and the API,
+// and changes nothing; once the build is cancelled the image goes.
+func TestDeleteImageMidBuildIsRefused(t *testing.T) {
+	env := newTestEnv(t)
+	api := env.withToken("admin", store.ScopeAdmin)
+	var img customImageBody
+	if res := api.json(http.MethodPost, "/api/v1/images", map[string]any{
+		"displayName": "sci", "type": "cpu", "global": true, "build": map[string]string{"baseImage": "debian"},
+	}, &img); res.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d", res.StatusCode)
+	}
+	if err := env.store.StartBuild(context.Background(), img.LatestBuild.ID); err != nil {
+		t.Fatal(err)
+	}
+	reason := fmt.Sprintf("Build #%d of image sci is still running; cancel the build first, then delete the image.", img.LatestBuild.ID)
+
+	var e errorBody
+	if res := api.json(http.MethodDelete, "/api/v1/images/sci", nil, &e); res.StatusCode != http.StatusConflict || e.Error != reason {
+		t.Errorf("API: %d %q, want 409 %q", res.StatusCode, e.Error, reason)
+	}
+	web := env.signIn("admin")
+	web.getPage("/admin/images/sci")
+	res := web.postForm("/admin/images/sci/delete", url.Values{})
+	if body := readAll(t, res.Body); res.StatusCode != http.StatusConflict || !strings.Contains(body, reason) {
+		t.Errorf("form: %d, want 409 saying %q", res.StatusCode, reason)
+	}
+	res = web.htmx(http.MethodDelete, "/admin/images/sci", nil)
+	if body := readAll(t, res.Body); res.StatusCode != http.StatusConflict || !strings.Contains(body, reason) {
+		t.Errorf("htmx: %d, want 409 saying %q", res.StatusCode, reason)
+	}
+	if env.imageCount() != 1 {
+		t.Fatal("the image was deleted mid-build")
+	}
+	if b, _ := env.store.FindBuild(context.Background(), img.LatestBuild.ID); b.Status != store.BuildRunning {
+		t.Errorf("the build is %s after the refusals", b.Status)
+	}
+
+	if res := api.json(http.MethodPost, "/api/v1/builds/"+strconv.FormatInt(img.LatestBuild.ID, 10)+"/cancel", nil, nil); res.StatusCode != http.StatusOK {
+		t.Fatalf("cancel: %d", res.StatusCode)
+	}
+	if res := api.json(http.MethodDelete, "/api/v1/images/sci", nil, nil); res.StatusCode != http.StatusNoContent || env.imageCount() != 0 {
+		t.Errorf("after cancelling: %d, %d images", res.StatusCode, env.imageCount())
+	}
+}

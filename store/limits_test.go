@@ -84,3 +84,35 @@ func TestGroupBuildLimit(t *testing.T) {
 	_, err = s.CreateBuild(ctx, ok[0].Image, r, "127.0.0.1:5000/imagehub/a:abc")
 	mustNoErr(t, err)
 }
+
+// TestDeleteWhileBuilding: an image, or the group that owns it, cannot be
+// deleted while a build of the image waits or runs (its worker would run on
+// and might still push); once the build is cancelled, it can.
+func TestDeleteWhileBuilding(t *testing.T) {
+	s, ctx := open(t), context.Background()
+	mustNoErr(t, s.CreateGroup(ctx, &store.Group{Name: "team-a"}))
+	r := store.Recipe{BaseImage: "r/base:1", Pip: "numpy"}
+	mustNoErr(t, s.CreateImage(ctx, &store.Image{DisplayName: "custom", Type: store.TypeCPU, Owner: "team-a", Recipe: &r}))
+	b, err := s.CreateBuild(ctx, "custom", r, "127.0.0.1:5000/imagehub/custom:abc")
+	mustNoErr(t, err)
+	mustNoErr(t, s.StartBuild(ctx, b.ID))
+
+	err = s.DeleteImage(ctx, "custom")
+	if want := fmt.Sprintf("Build #%d of image custom is still running; cancel the build first, then delete the image.", b.ID); store.ErrorCode(err) != store.ECONFLICT || store.ErrorMessage(err) != want {
+		t.Errorf("deleting the image mid-build: %v, want a conflict %q", err, want)
+	}
+	err = s.DeleteGroup(ctx, "team-a")
+	if want := fmt.Sprintf("Build #%d of the group's image custom is still running; cancel the build first, then delete the group.", b.ID); store.ErrorCode(err) != store.ECONFLICT || store.ErrorMessage(err) != want {
+		t.Errorf("deleting the group mid-build: %v, want a conflict %q", err, want)
+	}
+	if _, err := s.FindImage(ctx, "custom"); err != nil {
+		t.Errorf("the image is gone after a refusal: %v", err)
+	}
+	if got, _ := s.FindBuild(ctx, b.ID); got.Status != store.BuildRunning {
+		t.Errorf("the build is %s after a refusal", got.Status)
+	}
+
+	mustNoErr(t, s.FinishBuild(ctx, b.ID, store.BuildCancelled, "", "cancelled"))
+	mustNoErr(t, s.DeleteImage(ctx, "custom"))
+	mustNoErr(t, s.DeleteGroup(ctx, "team-a"))
+}
