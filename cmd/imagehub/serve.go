@@ -119,7 +119,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	fmt.Fprintf(stdout, "imagehub listening on http://%s (data in %s, pushing to %s)\n", ln.Addr(), cfg.data, a.prefix)
-	return serveHTTP(ctx, ln, srv.Handler())
+	return serveHTTP(ctx, ln, srv.Handler(), defaultHTTPTimeouts())
 }
 
 // app is one `imagehub serve`: its settings and the parts it wires together,
@@ -156,9 +156,35 @@ func (a *app) startRegistry(ctx context.Context) error {
 	return nil
 }
 
+// httpTimeouts bound how long a client may hold a connection without doing
+// its part, so that slow or idle clients cannot use up the server's
+// connections and goroutines (slowloris).
+type httpTimeouts struct {
+	// readHeader bounds reading a request's headers; read, the whole
+	// request with its body (bodies are at most 1 MiB).
+	readHeader, read time.Duration
+	// idle bounds the wait for the next request on a kept-alive connection.
+	idle time.Duration
+	// write bounds writing one answer: a deadline that withWriteDeadline
+	// sets as each request starts. http.Server.WriteTimeout stays 0, so
+	// that nothing bounds a connection as a whole: a live log stream (SSE)
+	// lasts as long as its build, and it moves its own deadline forward
+	// with each flush (handlers.StreamLog, 30 s a write).
+	write time.Duration
+}
+
+// defaultHTTPTimeouts are the timeouts of `imagehub serve`. The longest
+// honest answer is a build log of up to --max-log-size (50 MiB) downloaded
+// at once, hence the generous write bound.
+func defaultHTTPTimeouts() httpTimeouts {
+	return httpTimeouts{readHeader: 10 * time.Second, read: time.Minute, idle: 2 * time.Minute, write: 10 * time.Minute}
+}
+
 // serveHTTP serves until ctx ends, then lets requests in flight finish.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, t httpTimeouts) error {
+	// WriteTimeout stays 0: see httpTimeouts.write.
+	hs := &http.Server{Handler: withWriteDeadline(h, t.write),
+		ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read, IdleTimeout: t.idle}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -172,6 +198,15 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
 		return err
 	}
 	return nil
+}
+
+// withWriteDeadline gives every answer a write deadline d from the start of
+// its request; a handler may move it (a log stream does, with each flush).
+func withWriteDeadline(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
+		h.ServeHTTP(w, r)
+	})
 }
 
 func splitList(s string) []string {
