@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"imagehub/buildah/buildlog"
 	"imagehub/store"
 )
 
@@ -249,5 +251,26 @@ func TestDeleteImageMidBuildIsRefused(t *testing.T) {
 	}
 	if res := api.json(http.MethodDelete, "/api/v1/images/sci", nil, nil); res.StatusCode != http.StatusNoContent || env.imageCount() != 0 {
 		t.Errorf("after cancelling: %d, %d images", res.StatusCode, env.imageCount())
+	}
+}
+
+// TestSSEBatchIsBoundedInBytes: lines waiting for a viewer are gathered into
+// one write only up to sseBatchBytes, so that a burst of long lines does not
+// hold sseBatch × 64 KiB per viewer.
+func TestSSEBatchIsBoundedInBytes(t *testing.T) {
+	s := newSSEStream(httptest.NewRecorder())
+	huge := strings.Repeat("x", 60<<10)
+	more := make(chan buildlog.Line, sseBatch)
+	for i := range sseBatch {
+		more <- buildlog.Line{ID: int64(i + 2), Text: huge}
+	}
+	if !s.lines(buildlog.Line{ID: 1, Text: huge}, more) {
+		t.Fatal("the batch says the subscription ended")
+	}
+	if most := sseBatchBytes + len(huge) + 64; len(s.buf) > most {
+		t.Errorf("one batch holds %d bytes, more than %d", len(s.buf), most)
+	}
+	if taken := sseBatch - len(more); taken < 1 || taken == sseBatch {
+		t.Errorf("the batch took %d of %d waiting lines", taken, sseBatch)
 	}
 }
