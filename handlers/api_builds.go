@@ -104,7 +104,8 @@ func (s *Server) apiCancelBuild(c echo.Context) error {
 }
 
 // apiBuildLog answers a build's log: plain text, or Server-Sent Events that
-// follow it live when the client accepts text/event-stream.
+// follow it live when the client accepts text/event-stream. Live streams are
+// bounded per build and per user (log_viewers.go).
 func (s *Server) apiBuildLog(c echo.Context) error {
 	id, err := buildParam(c)
 	if err != nil {
@@ -115,6 +116,11 @@ func (s *Server) apiBuildLog(c echo.Context) error {
 		return err
 	}
 	if wantsEventStream(c.Request()) {
+		release, err := s.viewers.acquire(id, currentUser(c).Username)
+		if err != nil {
+			return err
+		}
+		defer release()
 		return StreamLog(c.Response(), c.Request(), s.logs, id, DefaultPing)
 	}
 	text, err := s.logs.Text(id)

@@ -261,6 +261,13 @@ func TestGroupImagesAPI(t *testing.T) {
 			t.Errorf("?owner=%s: %+v", owner, list.Items)
 		}
 	}
+	// Not while its build waits: cancel it first.
+	if res := gina.json(http.MethodDelete, "/api/v1/images/api-build", nil, &e); res.StatusCode != http.StatusConflict || !strings.Contains(e.Error, "cancel the build first") {
+		t.Errorf("DELETE own while its build waits: %d %q", res.StatusCode, e.Error)
+	}
+	if res := gina.json(http.MethodPost, "/api/v1/builds/"+strconv.FormatInt(b.ID, 10)+"/cancel", nil, nil); res.StatusCode != http.StatusOK {
+		t.Errorf("cancel: %d", res.StatusCode)
+	}
 	if res := gina.json(http.MethodDelete, "/api/v1/images/api-build", nil, nil); res.StatusCode != http.StatusNoContent {
 		t.Errorf("DELETE own: %d", res.StatusCode)
 	}

@@ -1,8 +1,6 @@
 package handlers
 
 import (
-	"net/http"
-
 	"github.com/labstack/echo/v4"
 
 	"imagehub/store"
@@ -21,9 +19,15 @@ func (s *Server) createCustomImageForm(c echo.Context, v views.ImageValues) erro
 	recipe := v.RecipeOf()
 	img.Recipe = &recipe
 	b, err := s.createCustomImage(c, &imageChange{after: img, build: true, form: &v})
-	if store.ErrorCode(err) == store.EINVALID {
-		return s.renderImageForm(c, http.StatusUnprocessableEntity, views.ImageFormProps{
-			Kind: views.KindBuild, Values: v, Errors: store.ErrorFields(err),
+	if code := store.ErrorCode(err); code == store.EINVALID || code == store.ECONFLICT {
+		// A conflict (such as the group's limit of builds) is told above
+		// the form, with the values kept.
+		errs := store.ErrorFields(err)
+		if errs == nil {
+			errs = map[string]string{"": store.ErrorMessage(err)}
+		}
+		return s.renderImageForm(c, statusOf(code), views.ImageFormProps{
+			Kind: views.KindBuild, Values: v, Errors: errs,
 		})
 	} else if err != nil {
 		return err

@@ -73,6 +73,11 @@ type Config struct {
 	// client's and X-Forwarded-For is ignored. The sign-in limits count per
 	// client address.
 	TrustedProxies []*net.IPNet
+	// LogViewersPerBuild and LogViewersPerUser bound the live log streams
+	// open at once to one build and by one user; past them a stream is
+	// refused with 429. Zero means DefaultLogViewersPerBuild and
+	// DefaultLogViewersPerUser.
+	LogViewersPerBuild, LogViewersPerUser int
 }
 
 // BuildQueue is what the web layer needs of the build queue: to be told a
@@ -102,6 +107,8 @@ type Server struct {
 	clientAddr echo.IPExtractor
 	// sessionName is the session cookie's name (session.go).
 	sessionName string
+	// viewers counts the live log streams (log_viewers.go).
+	viewers *logViewers
 	// now is the clock of sign-in limits and session expiry; tests move it.
 	now    func() time.Time
 	routes []route
@@ -154,6 +161,7 @@ func New(cfg Config) (*Server, error) {
 		registry:   strings.TrimSuffix(cfg.RegistryPrefix, "/"),
 		pushSecret: cfg.PushSecret,
 		logins:     newLoginLimiter(),
+		viewers:    newLogViewers(cfg.LogViewersPerBuild, cfg.LogViewersPerUser),
 		now:        wallClock,
 	}
 	s.checkPassword = s.store.Authenticate

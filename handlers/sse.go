@@ -24,6 +24,10 @@ const (
 	sseWriteTimeout = 30 * time.Second
 	// sseBatch is how many waiting lines are sent together before a flush.
 	sseBatch = 256
+	// sseBatchBytes bounds the bytes gathered before a flush, so that a
+	// batch of long lines (up to buildlog.MaxLineBytes each) does not hold
+	// megabytes per viewer: a batch ends once it passes this.
+	sseBatchBytes = 64 << 10
 )
 
 // StreamLog sends a build's log as Server-Sent Events: each line as an event
@@ -107,11 +111,15 @@ func (s *sseStream) start() {
 	s.buf = append(s.buf, "\n\n"...)
 }
 
-// lines adds line and then every line already waiting, up to sseBatch, so
-// that a burst costs one flush. It reports false when the subscription ended.
+// lines adds line and then every line already waiting, up to sseBatch lines
+// and sseBatchBytes, so that a burst costs one flush. It reports false when
+// the subscription ended.
 func (s *sseStream) lines(first buildlog.Line, more <-chan buildlog.Line) bool {
 	s.event("", first.ID, first.Text)
 	for range sseBatch - 1 {
+		if len(s.buf) >= sseBatchBytes {
+			return true
+		}
 		select {
 		case line, ok := <-more:
 			if !ok {

@@ -285,10 +285,19 @@ func TestStreamLogViewersLeaveMidStream(t *testing.T) {
 
 // TestStreamLogSlowViewerIsDropped fills a viewer's buffers until the hub
 // drops it: the writer never waits, the stream ends without a done event,
-// and resuming from the last line received misses nothing.
+// and resuming from the last line received misses nothing. The hub drops it
+// by lines (a small BufferLines) or, with the default of 1024 lines, by
+// bytes: 600 lines of 60 KiB fit in 1024 lines but not in a megabyte.
 func TestStreamLogSlowViewerIsDropped(t *testing.T) {
+	t.Run("lines", func(t *testing.T) {
+		testStreamLogSlowViewerIsDropped(t, func(h *buildlog.Hub) { h.BufferLines = 4 })
+	})
+	t.Run("bytes", func(t *testing.T) { testStreamLogSlowViewerIsDropped(t, func(*buildlog.Hub) {}) })
+}
+
+func testStreamLogSlowViewerIsDropped(t *testing.T, tweak func(*buildlog.Hub)) {
 	s := newSSEServer(t, time.Hour)
-	s.hub.BufferLines = 4
+	tweak(s.hub)
 	r, body := s.open(t, "")
 	defer body.Close()
 	w, _ := s.hub.Writer(1)

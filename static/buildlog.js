@@ -37,7 +37,12 @@
     if (wasActive) window.setTimeout(function () { window.location.reload(); }, 600);
   });
   source.onerror = function () {
-    if (state && source.readyState !== EventSource.CLOSED) state.textContent = "Reconnecting to the log…";
+    if (!state) return;
+    // CLOSED: the server refused the stream (such as 429, too many viewers)
+    // and EventSource will not try again by itself.
+    state.textContent = source.readyState === EventSource.CLOSED
+      ? "The live log could not be opened (it may have too many viewers now); reload the page to try again."
+      : "Reconnecting to the log…";
   };
   source.onopen = function () {
     if (state) state.textContent = wasActive ? "Following the build live." : "";

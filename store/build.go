@@ -20,6 +20,9 @@ const activeBuildCond = `b.status IN ('queued', 'running', 'pushing')`
 // waits or runs at a time: while one does, CreateBuild is an ECONFLICT error
 // that names it. The check and the insert are one transaction, and the
 // index builds_one_active refuses a second active build whoever writes it.
+// A group's images have at most SetGroupBuildLimit builds waiting or running
+// together; past it CreateBuild is an ECONFLICT error too, and nothing is
+// written.
 func (s *Store) CreateBuild(ctx context.Context, image string, r Recipe, target string) (*Build, error) {
 	var b *Build
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -35,6 +38,9 @@ func (s *Store) CreateBuild(ctx context.Context, image string, r Recipe, target 
 			return err
 		} else if len(active) > 0 {
 			return activeBuildConflict(active[0])
+		}
+		if err := s.checkGroupBuildLimit(ctx, tx, img, imageID); err != nil {
+			return err
 		}
 		if *img.Recipe != r {
 			if _, err := tx.ExecContext(ctx, `UPDATE images SET recipe = ?, updated_at = ? WHERE id = ?`,
@@ -55,6 +61,29 @@ func (s *Store) CreateBuild(ctx context.Context, image string, r Recipe, target 
 		return err
 	})
 	return b, err
+}
+
+// checkGroupBuildLimit refuses another build of a group's image while the
+// group has as many builds waiting or running as SetGroupBuildLimit allows.
+// System images are not limited. The caller's transaction took the write
+// lock at BEGIN (_txlock=immediate), so two builds asked for at once are
+// counted one after the other and cannot both pass.
+func (s *Store) checkGroupBuildLimit(ctx context.Context, tx *sql.Tx, img *Image, imageID int64) error {
+	limit := s.groupBuildLimit.Load()
+	if limit == 0 || img.Owner == OwnerSystem {
+		return nil
+	}
+	var n int64
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM builds b JOIN images i ON i.id = b.image_id
+		WHERE i.owner_group = (SELECT owner_group FROM images WHERE id = ?) AND `+activeBuildCond, imageID).Scan(&n)
+	if err != nil {
+		return err
+	}
+	if n >= limit {
+		return Errorf(ECONFLICT, "Group %s has %d builds waiting or running; the limit is %d. Wait for one to finish, or cancel one first.",
+			img.Owner, n, limit)
+	}
+	return nil
 }
 
 // activeBuildConflict is the answer to a build asked for while b waits or runs.

@@ -113,8 +113,18 @@ func (s *Store) RenameGroup(ctx context.Context, name string, g *Group) error {
 }
 
 // DeleteGroup removes a group, its memberships, its grants and its own images.
+// While a build of one of its images waits or runs it is an ECONFLICT error.
 func (s *Store) DeleteGroup(ctx context.Context, name string) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
+		// The group's own images go with it (ON DELETE CASCADE): not while
+		// one of them is being built, as DeleteImage.
+		active, err := queryBuilds(ctx, tx, ` WHERE i.owner_group = (SELECT id FROM groups WHERE name = ?) AND `+activeBuildCond, name)
+		if err != nil {
+			return err
+		} else if len(active) > 0 {
+			return Errorf(ECONFLICT, "Build #%d of the group's image %s is still %s; cancel the build first, then delete the group.",
+				active[0].ID, active[0].Image, active[0].Status)
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM groups WHERE name = ?`, name)
 		if err != nil {
 			return err

@@ -172,12 +172,21 @@ func (s *Store) UpdateImage(ctx context.Context, img *Image) error {
 	})
 }
 
-// DeleteImage removes an image, its grants and its build records.
+// DeleteImage removes an image, its grants and its build records. While a
+// build of the image waits or runs it is an ECONFLICT error: its worker
+// would run on, and might still push, so the build is cancelled first.
 func (s *Store) DeleteImage(ctx context.Context, name string) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		_, id, err := s.findImage(ctx, tx, name)
 		if err != nil {
 			return err
+		}
+		active, err := queryBuilds(ctx, tx, ` WHERE b.image_id = ? AND `+activeBuildCond, id)
+		if err != nil {
+			return err
+		} else if len(active) > 0 {
+			return Errorf(ECONFLICT, "Build #%d of image %s is still %s; cancel the build first, then delete the image.",
+				active[0].ID, name, active[0].Status)
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM images WHERE id = ?`, id)
 		return err

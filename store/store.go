@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // the database/sql driver "sqlite3"
@@ -25,6 +26,9 @@ type Store struct {
 	cipher *secretCipher
 	// now is the clock, replaceable in tests.
 	now func() time.Time
+	// groupBuildLimit is how many builds of one group's images may wait or
+	// run at once; zero means no limit (SetGroupBuildLimit).
+	groupBuildLimit atomic.Int64
 }
 
 // Open opens (creating when needed) the SQLite file at path, applies the
@@ -50,6 +54,11 @@ func Open(path string, key []byte) (*Store, error) {
 	}
 	return s, nil
 }
+
+// SetGroupBuildLimit sets how many builds of one group's images may wait or
+// run at once (CreateBuild refuses more); zero, the default, means no limit.
+// Builds of System images are not counted nor limited.
+func (s *Store) SetGroupBuildLimit(n int) { s.groupBuildLimit.Store(int64(max(n, 0))) }
 
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }

@@ -16,6 +16,7 @@ func BenchmarkLogHubFanOut(b *testing.B) {
 		b.Run(fmt.Sprintf("viewers=%d", n), func(b *testing.B) {
 			h := NewHub(b.TempDir())
 			h.BufferLines = b.N + 1 // measure the fan-out, not drops
+			h.BufferBytes = 1 << 40
 			w, err := h.Writer(1)
 			if err != nil {
 				b.Fatal(err)

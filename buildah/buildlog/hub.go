@@ -3,9 +3,9 @@
 // 1-based line number, so a viewer that reconnects with the id of the last
 // line it saw can be given exactly the lines after it, from the file, and then
 // the live ones. Live lines are fanned out to the viewers of a build through
-// bounded buffers: a writer never waits for a viewer, and a viewer that falls
-// too far behind is dropped (it reconnects and reads what it missed from the
-// file).
+// buffers bounded in lines and in bytes: a writer never waits for a viewer,
+// and a viewer that falls too far behind is dropped (it reconnects and reads
+// what it missed from the file).
 //
 // The pieces: Hub (this file) owns the logs of all builds; buildLog (log.go)
 // is one build's file, line count and viewers; lineWriter (writer.go) turns a
@@ -34,6 +34,11 @@ const (
 	// DefaultBufferLines is how many lines a live viewer may fall behind
 	// before it is dropped, unless Hub.BufferLines says otherwise.
 	DefaultBufferLines = 1024
+	// DefaultBufferBytes is how many bytes of lines a live viewer may fall
+	// behind before it is dropped, unless Hub.BufferBytes says otherwise.
+	// Without it a viewer's buffer could hold DefaultBufferLines lines of
+	// MaxLineBytes each, 64 MiB.
+	DefaultBufferBytes = 1 << 20
 	// MaxLineBytes is the longest line a log keeps; a longer one (a progress
 	// bar that never ends its line, say) is cut into several lines so that a
 	// single line can neither exhaust memory nor stall a viewer.
@@ -51,6 +56,10 @@ type Hub struct {
 	// BufferLines is how many lines a viewer may fall behind before it is
 	// dropped; zero means DefaultBufferLines. Set it before the hub is used.
 	BufferLines int
+	// BufferBytes is how many bytes of lines a viewer may fall behind before
+	// it is dropped (a viewer replaying the file waits instead); zero means
+	// DefaultBufferBytes. Set it before the hub is used.
+	BufferBytes int
 
 	mu sync.Mutex
 	// logs holds the builds that have an open writer or a live viewer;
@@ -84,6 +93,13 @@ func (h *Hub) bufferLines() int {
 		return h.BufferLines
 	}
 	return DefaultBufferLines
+}
+
+func (h *Hub) bufferBytes() int {
+	if h.BufferBytes > 0 {
+		return h.BufferBytes
+	}
+	return DefaultBufferBytes
 }
 
 // Writer returns a writer that appends to a build's log. It splits whatever is
@@ -120,7 +136,7 @@ func (h *Hub) Subscribe(id, after int64) (*Subscription, error) {
 		return nil, err
 	}
 	if final != "" {
-		s := newSubscription(h, nil, after, h.bufferLines())
+		s := newSubscription(h, nil, after)
 		go s.replayFinished(h.logPath(id), final)
 		return s, nil
 	}

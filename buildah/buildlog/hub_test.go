@@ -403,3 +403,88 @@ func TestLogViewerLeavingDuringReplay(t *testing.T) {
 		t.Errorf("%d viewers left after Close", n)
 	}
 }
+
+// TestLogSlowViewerWithHugeLinesIsDroppedByBytes plays a viewer that reads
+// nothing while a build writes lines of 60 KiB: far fewer lines than
+// BufferLines fill a megabyte, and the viewer is dropped once its buffer
+// holds DefaultBufferBytes, not 1024 lines (60 MiB). A viewer that keeps up
+// is not dropped.
+func TestLogSlowViewerWithHugeLinesIsDroppedByBytes(t *testing.T) {
+	h := NewHub(t.TempDir())
+	w, _ := h.Writer(1)
+	slow, _ := h.Subscribe(1, 0)
+	defer slow.Close()
+	fast, _ := h.Subscribe(1, 0)
+	defer fast.Close()
+	huge := strings.Repeat("x", 60<<10)
+	const total = 100
+	for i := 1; i <= total; i++ {
+		fmt.Fprintf(w, "%s\n", huge)
+		if l := <-fast.Lines(); l.ID != int64(i) {
+			t.Fatalf("fast viewer got line %d, want %d", l.ID, i)
+		}
+	}
+	got := collect(t, slow)
+	checkIDs(t, got, 1)
+	if want := DefaultBufferBytes / len(huge); len(got) != want || !slow.Dropped() {
+		t.Errorf("slow viewer got %d lines (dropped=%v), want %d and dropped", len(got), slow.Dropped(), want)
+	}
+	w.Close()
+	h.Close(1, store.BuildSucceeded)
+	if rest := collect(t, fast); len(rest) != 0 || fast.Dropped() || fast.Status() != store.BuildSucceeded {
+		t.Errorf("fast viewer: %d more lines, dropped=%v, status %q", len(rest), fast.Dropped(), fast.Status())
+	}
+}
+
+// TestLogReplayIsBoundedInBytes replays a finished log of huge lines to a
+// viewer that reads slowly: what waits for it never passes BufferBytes, and
+// it still gets every line.
+func TestLogReplayIsBoundedInBytes(t *testing.T) {
+	h := NewHub(t.TempDir())
+	h.BufferBytes = 256 << 10
+	w, _ := h.Writer(1)
+	huge := strings.Repeat("y", 60<<10)
+	const total = 40
+	for range total {
+		fmt.Fprintf(w, "%s\n", huge)
+	}
+	w.Close()
+	h.Close(1, store.BuildSucceeded)
+	sub, _ := h.Subscribe(1, 0)
+	defer sub.Close()
+	// At most one line may pass the bound: an empty buffer takes any line.
+	most := h.BufferBytes/len(huge) + 1
+	var got []Line
+	for {
+		time.Sleep(2 * time.Millisecond)
+		if waiting := len(sub.lines); waiting > most {
+			t.Fatalf("%d lines of %d bytes wait for the viewer; the bound is %d bytes", waiting, len(huge), h.BufferBytes)
+		}
+		l, ok := <-sub.Lines()
+		if !ok {
+			break
+		}
+		got = append(got, l)
+	}
+	checkIDs(t, got, 1)
+	if len(got) != total || sub.Status() != store.BuildSucceeded {
+		t.Errorf("got %d lines, status %q; want %d, succeeded", len(got), sub.Status(), total)
+	}
+}
+
+// TestLogViewerDroppedByBytesDuringReplay: live lines that come while the
+// file is replayed wait in a buffer bounded in bytes too.
+func TestLogViewerDroppedByBytesDuringReplay(t *testing.T) {
+	h := NewHub(t.TempDir())
+	h.BufferBytes = 4
+	w, _ := h.Writer(1)
+	fmt.Fprint(w, "aaaa\nbbbb\ncccc\n")
+	sub, _ := h.Subscribe(1, 0) // replays; "bbbb" waits until the viewer reads
+	defer sub.Close()
+	fmt.Fprint(w, "dddd\neeee\nffff\n")
+	got := collect(t, sub)
+	if strings.Join(texts(got), " ") != "aaaa bbbb cccc dddd" || !sub.Dropped() {
+		t.Errorf("got %v, dropped=%v; want aaaa…dddd and dropped", texts(got), sub.Dropped())
+	}
+	w.Close()
+}

@@ -100,7 +100,7 @@ func (l *buildLog) fanOut(line Line) {
 func (l *buildLog) subscribe(h *Hub, after int64) *Subscription {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := newSubscription(h, l, after, h.bufferLines())
+	s := newSubscription(h, l, after)
 	l.subs[s] = struct{}{}
 	if after < l.lines {
 		s.replaying = true

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	"imagehub/store"
 )
@@ -14,25 +15,34 @@ import (
 // Subscription is one viewer of one build's log. Read Lines until it is
 // closed; then Status, Dropped and Err tell why it ended.
 type Subscription struct {
-	hub   *Hub
-	log   *buildLog // nil when the log was already closed
-	after int64     // lines up to this id were seen by the viewer already
-	limit int       // the most lines the viewer may fall behind
-	lines chan Line
-	quit  chan struct{}
-	once  sync.Once
+	hub      *Hub
+	log      *buildLog // nil when the log was already closed
+	after    int64     // lines up to this id were seen by the viewer already
+	limit    int       // the most lines the viewer may fall behind
+	maxBytes int       // the most bytes of lines the viewer may fall behind
+	lines    chan Line
+	quit     chan struct{}
+	once     sync.Once
 
 	// Guarded by log.mu; read by the viewer only after lines is closed.
-	replaying bool   // the file is still being replayed; live lines wait in pending
-	pending   []Line // live lines that came during the replay
-	ended     bool
-	status    store.BuildStatus
-	dropped   bool
-	err       error
+	replaying    bool   // the file is still being replayed; live lines wait in pending
+	pending      []Line // live lines that came during the replay
+	pendingBytes int    // the bytes of the texts in pending
+	ended        bool
+	status       store.BuildStatus
+	dropped      bool
+	err          error
+
+	// What waits in lines, in bytes (see queuedBytes). Used by whoever sends
+	// on lines: the replaying goroutine while replaying is set, else the
+	// writer, under log.mu.
+	sent      []int // the sizes of the lines sent that may still wait, oldest first
+	sentBytes int   // their sum
 }
 
-func newSubscription(h *Hub, l *buildLog, after int64, limit int) *Subscription {
-	return &Subscription{hub: h, log: l, after: after, limit: limit,
+func newSubscription(h *Hub, l *buildLog, after int64) *Subscription {
+	limit := h.bufferLines()
+	return &Subscription{hub: h, log: l, after: after, limit: limit, maxBytes: h.bufferBytes(),
 		lines: make(chan Line, limit), quit: make(chan struct{})}
 }
 
@@ -64,25 +74,56 @@ func (s *Subscription) Close() {
 }
 
 // offer hands a live line to the viewer, or keeps it while the file is being
-// replayed. It reports false when the viewer has fallen too far behind. The
-// caller holds log.mu.
+// replayed. It reports false when the viewer has fallen too far behind, in
+// lines or in bytes. The caller holds log.mu.
 func (s *Subscription) offer(line Line) bool {
 	if line.ID <= s.after {
 		return true
 	}
+	n := len(line.Text)
 	if s.replaying {
-		if len(s.pending) >= s.limit {
+		if len(s.pending) >= s.limit || !s.fitsBytes(s.pendingBytes, n) {
 			return false
 		}
 		s.pending = append(s.pending, line)
+		s.pendingBytes += n
 		return true
+	}
+	if !s.fitsBytes(s.queuedBytes(), n) {
+		return false
 	}
 	select {
 	case s.lines <- line:
+		s.sentLine(n)
 		return true
 	default:
 		return false
 	}
+}
+
+// fitsBytes reports whether n more bytes may wait for the viewer where
+// queued bytes wait already. An empty buffer takes any one line.
+func (s *Subscription) fitsBytes(queued, n int) bool {
+	return queued == 0 || queued+n <= s.maxBytes
+}
+
+// queuedBytes returns the bytes of the lines that wait in s.lines for the
+// viewer. A channel keeps its order, so the lines waiting are the last
+// len(s.lines) sent: the sizes of those sent before them are forgotten.
+// Only the one sender of the moment may call it (see Subscription.sent).
+func (s *Subscription) queuedBytes() int {
+	waiting := len(s.lines)
+	for len(s.sent) > waiting {
+		s.sentBytes -= s.sent[0]
+		s.sent = s.sent[1:]
+	}
+	return s.sentBytes
+}
+
+// sentLine records a line of n bytes sent on s.lines.
+func (s *Subscription) sentLine(n int) {
+	s.sent = append(s.sent, n)
+	s.sentBytes += n
 }
 
 // endLocked ends the subscription. While the file is being replayed the
@@ -142,7 +183,7 @@ func (s *Subscription) takePending() ([]Line, bool) {
 	s.log.mu.Lock()
 	defer s.log.mu.Unlock()
 	batch := s.pending
-	s.pending = nil
+	s.pending, s.pendingBytes = nil, 0
 	if len(batch) > 0 {
 		return batch, false
 	}
@@ -195,11 +236,30 @@ func (s *Subscription) replayFile(path string, upto int64) error {
 	return nil
 }
 
-// send delivers one line, waiting for the viewer; it reports false when the
+// replayWait is how often a replaying goroutine whose viewer has a full
+// buffer (in bytes) looks whether the viewer has taken some of it.
+const replayWait = 5 * time.Millisecond
+
+// send delivers one line from the replaying goroutine, waiting for the viewer
+// while its buffer is full, in lines or in bytes; it reports false when the
 // viewer went away.
 func (s *Subscription) send(line Line) bool {
+	n := len(line.Text)
+	if !s.fitsBytes(s.queuedBytes(), n) {
+		t := time.NewTimer(replayWait)
+		defer t.Stop()
+		for !s.fitsBytes(s.queuedBytes(), n) {
+			select {
+			case <-t.C:
+				t.Reset(replayWait)
+			case <-s.quit:
+				return false
+			}
+		}
+	}
 	select {
 	case s.lines <- line:
+		s.sentLine(n)
 		return true
 	case <-s.quit:
 		return false

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,10 @@ const (
 	DefaultConcurrency = 2
 	DefaultDeadline    = 2 * time.Hour
 	DefaultPoll        = 5 * time.Second
+	// DefaultMaxLogSize is how much of a worker's output a build's log keeps
+	// before the build is stopped: far more than any honest build writes,
+	// little enough that a worker flooding its output cannot fill the disk.
+	DefaultMaxLogSize = 50 << 20
 )
 
 // interruptedLine is what a build's log says when the server stopped under it.
@@ -44,6 +49,10 @@ type Config struct {
 	Concurrency int
 	// Deadline is how long one build may run; zero means 2 h.
 	Deadline time.Duration
+	// MaxLogSize is how many bytes of its worker's output a build's log
+	// keeps; a worker that writes more is stopped and its build fails.
+	// Zero means DefaultMaxLogSize.
+	MaxLogSize int64
 	// PushAuth is the credential for the registry builds are pushed to.
 	PushAuth *remote.Auth
 	// RegistryPullAuth, when set, is a read-only credential of the registry
@@ -75,6 +84,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Deadline <= 0 {
 		c.Deadline = DefaultDeadline
+	}
+	if c.MaxLogSize <= 0 {
+		c.MaxLogSize = DefaultMaxLogSize
 	}
 	if c.Poll <= 0 {
 		c.Poll = DefaultPoll
@@ -475,15 +487,17 @@ func (q *Queue) tmpDir(id int64) string {
 
 // follow copies a worker's output into the build's log and turns its events
 // into the build's state, until the worker has exited. It stops the worker
-// when the build is cancelled or runs past its deadline.
+// when the build is cancelled, runs past its deadline or writes more than
+// MaxLogSize.
 func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job Job, log io.Writer) outcome {
 	// The worker's output goes through a writer of its own, so that a last
 	// line it left without a newline ends before the queue's closing line.
 	out := q.openLog(b.ID)
+	capped := newLogCap(out, q.cfg.MaxLogSize)
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
-		io.Copy(out, job.Output())
+		io.Copy(capped, job.Output())
 		out.Close()
 	}()
 	exited := make(chan error, 1)
@@ -493,8 +507,8 @@ func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job 
 
 	var done *workerspec.Event
 	var waitErr error
-	timedOut := false
-	events, stop := job.Events(), a.stop
+	limit := "" // why a limit stopped the worker, when one did
+	events, stop, full := job.Events(), a.stop, capped.full
 	for events != nil || exited != nil {
 		select {
 		case ev, ok := <-events:
@@ -512,12 +526,57 @@ func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job 
 			stop = nil
 			job.Cancel()
 		case <-deadline.C:
-			timedOut = true
+			limit = cmp.Or(limit, fmt.Sprintf("deadline of %s passed", q.cfg.Deadline))
+			job.Cancel()
+		case <-full:
+			full = nil
+			limit = cmp.Or(limit, fmt.Sprintf("the build log passed %s, the limit set by --max-log-size", formatSize(q.cfg.MaxLogSize)))
 			job.Cancel()
 		}
 	}
 	<-copied
-	return q.judge(a, done, timedOut, waitErr, log)
+	return q.judge(a, done, limit, waitErr, log)
+}
+
+// logCap passes a worker's output on to the build's log until size bytes
+// have passed; then it closes full, so that the queue stops the worker, and
+// drops the rest, so that the worker never blocks on a full pipe.
+type logCap struct {
+	w       io.Writer
+	left    int64 // bytes that may still pass
+	full    chan struct{}
+	tripped bool
+}
+
+func newLogCap(w io.Writer, size int64) *logCap {
+	return &logCap{w: w, left: size, full: make(chan struct{})}
+}
+
+func (c *logCap) Write(p []byte) (int, error) {
+	if c.tripped {
+		return len(p), nil
+	}
+	if int64(len(p)) <= c.left {
+		c.left -= int64(len(p))
+		return c.w.Write(p)
+	}
+	c.tripped = true
+	close(c.full)
+	c.w.Write(p[:c.left])
+	c.left = 0
+	return len(p), nil
+}
+
+// formatSize writes a size the way it is usually set: in MiB or KiB when it
+// is a whole number of them.
+func formatSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // onEvent records a worker's progress.
@@ -531,17 +590,18 @@ func (q *Queue) onEvent(ctx context.Context, id int64, ev workerspec.Event) {
 }
 
 // judge decides how a build ended. A stop asked for by a person or by the
-// server wins over whatever the worker said, then the deadline, then the
-// worker's own report; a worker that exited without one failed.
-func (q *Queue) judge(a *activeBuild, done *workerspec.Event, timedOut bool, waitErr error, log io.Writer) outcome {
-	if a.stopped() || timedOut {
+// server wins over whatever the worker said, then a limit that stopped it
+// (the deadline, the log's size), then the worker's own report; a worker
+// that exited without one failed.
+func (q *Queue) judge(a *activeBuild, done *workerspec.Event, limit string, waitErr error, log io.Writer) outcome {
+	if a.stopped() || limit != "" {
 		if waitErr != nil {
 			fmt.Fprintf(log, "imagehub: worker: %s\n", workerspec.Reason(waitErr))
 		}
 		if a.stopped() {
 			return a.outcome()
 		}
-		return failed("deadline of %s passed", q.cfg.Deadline)
+		return failed("%s", limit)
 	}
 	switch {
 	case done != nil && done.Error == "" && !store.ValidDigest(done.Digest):

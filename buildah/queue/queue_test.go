@@ -657,3 +657,63 @@ func TestQueueCancelLeftoverBuild(t *testing.T) {
 		t.Errorf("log's final status %q", st)
 	}
 }
+
+// flood plays a worker that writes text over and over until it is stopped.
+func (j *fakeJob) flood(text string) {
+	for {
+		if _, err := io.WriteString(j.outW, text); err != nil {
+			return
+		}
+	}
+}
+
+// TestQueueLogSizeCap plays a worker that floods its output, in lines and in
+// one endless line: once the log passes MaxLogSize the worker is stopped,
+// the build fails saying why, and the log file stays within the cap (plus
+// the queue's own lines).
+func TestQueueLogSizeCap(t *testing.T) {
+	const limit = 64 << 10
+	for name, text := range map[string]string{
+		"lines":        "spam spam spam spam spam\n",
+		"endless line": strings.Repeat("x", 4096),
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newQueueEnv(t, func(c *Config) { c.MaxLogSize = limit })
+			b := e.queueBuild(t, "flood", okRecipe)
+			e.run(t)
+			j := e.nextJob(t)
+			go j.flood(text)
+			got := e.waitStatus(t, b.ID, store.BuildFailed)
+			const reason = "the build log passed 64 KiB, the limit set by --max-log-size"
+			if got.Error != reason {
+				t.Errorf("reason %q, want %q", got.Error, reason)
+			}
+			select {
+			case <-j.cancelled:
+			default:
+				t.Error("the worker was not stopped")
+			}
+			log := e.logText(t, b.ID)
+			if want := fmt.Sprintf("imagehub: build %d failed: %s", b.ID, reason); lastLine(log) != want {
+				t.Errorf("last line %q, want %q", lastLine(log), want)
+			}
+			fi, err := os.Stat(filepath.Join(e.logs.Dir(b.ID), "build.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Size() > limit+1024 {
+				t.Errorf("the log file has %d bytes; the cap is %d", fi.Size(), limit)
+			}
+		})
+	}
+}
+
+func TestFormatSize(t *testing.T) {
+	for n, want := range map[int64]string{
+		50 << 20: "50 MiB", 64 << 10: "64 KiB", 1536 << 10: "1536 KiB", 1000: "1000 bytes", 1 << 30: "1024 MiB",
+	} {
+		if got := formatSize(n); got != want {
+			t.Errorf("formatSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

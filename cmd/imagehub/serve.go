@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -21,8 +22,6 @@ import (
 	"imagehub/buildah/workerspec"
 	"imagehub/handlers"
 	"imagehub/store"
-
-	"github.com/docker/go-units"
 )
 
 // serveConfig is every setting of `imagehub serve`; each flag has an
@@ -39,6 +38,10 @@ type serveConfig struct {
 	buildAllowCIDRs        []string
 	buildLimits            workerspec.Limits
 	trustedProxies         []*net.IPNet
+	maxLogSize             int64
+	groupBuildLimit        int
+	viewersPerBuild        int
+	viewersPerUser         int
 }
 
 func parseServeFlags(args []string) (c serveConfig, err error) {
@@ -53,24 +56,37 @@ func parseServeFlags(args []string) (c serveConfig, err error) {
 	fs.DurationVar(&c.deadline, "build-deadline", envDuration("IMAGEHUB_BUILD_DEADLINE", 2*time.Hour), "a build still running after this is stopped")
 	fs.StringVar(&c.storageDriver, "storage-driver", os.Getenv("IMAGEHUB_STORAGE_DRIVER"), "overlay or vfs; empty picks overlay where the kernel allows it")
 	fs.BoolVar(&c.secureCookies, "secure-cookies", os.Getenv("IMAGEHUB_SECURE_COOKIES") == "true", "mark cookies Secure (set when served behind TLS)")
-	memory := fs.String("build-memory", envOr("IMAGEHUB_BUILD_MEMORY", "8g"), "memory limit of each RUN step, such as 8g (root workers; 0 for none)")
+	memory := fs.String("build-memory", envOr("IMAGEHUB_BUILD_MEMORY", "8GiB"), "memory limit of each RUN step, such as 8GiB (root workers; 0 for none)")
 	fs.IntVar(&c.buildLimits.Processes, "build-processes", envInt("IMAGEHUB_BUILD_PROCESSES", 4096), "processes RUN steps may have at once (0 for the process's own limit)")
 	allow := fs.String("build-allow-cidr", os.Getenv("IMAGEHUB_BUILD_ALLOW_CIDR"), "comma-separated private ranges that RUN steps may reach (a package mirror, say); link-local and this host never")
 	proxies := fs.String("trusted-proxies", os.Getenv("IMAGEHUB_TRUSTED_PROXIES"), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client; empty: the connecting address is the client")
+	fs.IntVar(&c.groupBuildLimit, "group-build-limit", envInt("IMAGEHUB_GROUP_BUILD_LIMIT", 2), "builds of one group's images that may wait or run at once; 0 means no limit (System images are not limited)")
+	fs.IntVar(&c.viewersPerBuild, "log-viewers-per-build", envInt("IMAGEHUB_LOG_VIEWERS_PER_BUILD", handlers.DefaultLogViewersPerBuild), "live log streams one build may have at once; more are refused (429)")
+	fs.IntVar(&c.viewersPerUser, "log-viewers-per-user", envInt("IMAGEHUB_LOG_VIEWERS_PER_USER", handlers.DefaultLogViewersPerUser), "live log streams one user may have open at once; more are refused (429)")
+	maxLogSize := fs.String("max-log-size", envOr("IMAGEHUB_MAX_LOG_SIZE", "50MiB"), "a build whose log passes this size (in bytes, KiB, MiB or GiB) is stopped and fails")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if c.buildAllowCIDRs, err = parseAllowCIDRs(*allow); err != nil {
 		return c, err
 	}
-	if c.buildLimits.MemoryBytes, err = units.RAMInBytes(*memory); err != nil || c.buildLimits.MemoryBytes < 0 {
-		return c, fmt.Errorf("--build-memory %q is not a size such as 8g", *memory)
+	if c.buildLimits.MemoryBytes, err = parseSize(*memory); err != nil {
+		return c, fmt.Errorf("--build-memory %q is not a size such as 8GiB", *memory)
 	}
 	if c.trustedProxies, err = parseCIDRs(*proxies); err != nil {
 		return c, fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	if c.concurrency < 1 {
 		return c, fmt.Errorf("--build-concurrency must be at least 1")
+	}
+	if c.groupBuildLimit < 0 {
+		return c, fmt.Errorf("--group-build-limit must be 0 (no limit) or more")
+	}
+	if c.viewersPerBuild < 1 || c.viewersPerUser < 1 {
+		return c, fmt.Errorf("--log-viewers-per-build and --log-viewers-per-user must be at least 1")
+	}
+	if c.maxLogSize, err = parseSize(*maxLogSize); err != nil || c.maxLogSize < 1<<10 {
+		return c, fmt.Errorf("--max-log-size %q must be a size of at least 1KiB, such as 50MiB", *maxLogSize)
 	}
 	// Refuse at start-up what every build would fail on later.
 	if c.registry == "" && c.pushSecret != "" {
@@ -96,6 +112,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer a.store.Close()
+	a.store.SetGroupBuildLimit(cfg.groupBuildLimit)
 	if err := bootstrapAdmin(ctx, a.store, stderr); err != nil {
 		return err
 	}
@@ -126,7 +143,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	fmt.Fprintf(stdout, "imagehub listening on http://%s (data in %s, pushing to %s)\n", ln.Addr(), cfg.data, a.prefix)
-	return serveHTTP(ctx, ln, srv.Handler())
+	return serveHTTP(ctx, ln, srv.Handler(), defaultHTTPTimeouts())
 }
 
 // app is one `imagehub serve`: its settings and the parts it wires together,
@@ -195,9 +212,35 @@ func (a *app) startRegistry(ctx context.Context) error {
 	return nil
 }
 
+// httpTimeouts bound how long a client may hold a connection without doing
+// its part, so that slow or idle clients cannot use up the server's
+// connections and goroutines (slowloris).
+type httpTimeouts struct {
+	// readHeader bounds reading a request's headers; read, the whole
+	// request with its body (bodies are at most 1 MiB).
+	readHeader, read time.Duration
+	// idle bounds the wait for the next request on a kept-alive connection.
+	idle time.Duration
+	// write bounds writing one answer: a deadline that withWriteDeadline
+	// sets as each request starts. http.Server.WriteTimeout stays 0, so
+	// that nothing bounds a connection as a whole: a live log stream (SSE)
+	// lasts as long as its build, and it moves its own deadline forward
+	// with each flush (handlers.StreamLog, 30 s a write).
+	write time.Duration
+}
+
+// defaultHTTPTimeouts are the timeouts of `imagehub serve`. The longest
+// honest answer is a build log of up to --max-log-size (50 MiB) downloaded
+// at once, hence the generous write bound.
+func defaultHTTPTimeouts() httpTimeouts {
+	return httpTimeouts{readHeader: 10 * time.Second, read: time.Minute, idle: 2 * time.Minute, write: 10 * time.Minute}
+}
+
 // serveHTTP serves until ctx ends, then lets requests in flight finish.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, t httpTimeouts) error {
+	// WriteTimeout stays 0: see httpTimeouts.write.
+	hs := &http.Server{Handler: withWriteDeadline(h, t.write),
+		ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read, IdleTimeout: t.idle}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -229,6 +272,15 @@ func parseAllowCIDRs(s string) ([]string, error) {
 		out = append(out, n.String())
 	}
 	return out, nil
+}
+
+// withWriteDeadline gives every answer a write deadline d from the start of
+// its request; a handler may move it (a log stream does, with each flush).
+func withWriteDeadline(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
+		h.ServeHTTP(w, r)
+	})
 }
 
 func splitList(s string) []string {
@@ -267,6 +319,23 @@ func parseCIDRs(s string) ([]*net.IPNet, error) {
 	return out, nil
 }
 
+// parseSize reads a size in bytes, KiB, MiB or GiB: "1048576", "512KiB", "50MiB".
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	unit := int64(1)
+	for suffix, u := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			s, unit = strings.TrimSpace(n), u
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/unit {
+		return 0, fmt.Errorf("not a size: %q", s)
+	}
+	return n * unit, nil
+}
+
 func envInt(name string, def int) int {
 	if n, err := strconv.Atoi(os.Getenv(name)); err == nil {
 		return n
@@ -298,7 +367,7 @@ func (a *app) startQueue(ctx context.Context) (<-chan error, error) {
 		Store: a.store, Logs: a.logs, Storage: stg, Runner: queue.LocalRunner{Storage: stg},
 		Concurrency: a.cfg.concurrency, Deadline: a.cfg.deadline, PushAuth: pushAuth, Insecure: a.insecure,
 		AllowCIDRs: a.cfg.buildAllowCIDRs, Limits: a.cfg.buildLimits,
-		RegistryPullAuth: a.registryPull, TmpRoot: a.data.path("tmp"), Logger: a.logger,
+		RegistryPullAuth: a.registryPull, TmpRoot: a.data.path("tmp"), Logger: a.logger, MaxLogSize: a.cfg.maxLogSize,
 	})
 	if err := a.queue.Recover(ctx); err != nil {
 		a.logger.Error("recovering builds of the previous run", "err", err)
@@ -335,6 +404,7 @@ func (a *app) server() (*handlers.Server, error) {
 		Store: a.store, HashKey: keys[:32], BlockKey: keys[32:], Secure: a.cfg.secureCookies, Logger: a.logger,
 		Inspect: outbound.Inspect, Normalize: remote.NormalizeReference, InsecureRegistries: a.insecure,
 		Builds: a.queue, Logs: a.logs, RegistryPrefix: a.prefix, PushSecret: a.pullSecret,
-		TrustedProxies: a.cfg.trustedProxies,
+		TrustedProxies:     a.cfg.trustedProxies,
+		LogViewersPerBuild: a.cfg.viewersPerBuild, LogViewersPerUser: a.cfg.viewersPerUser,
 	})
 }
