@@ -118,6 +118,9 @@ func TestMigrationBuildIDsAutoincrement(t *testing.T) {
 	if err != nil || b3.ID != 3 {
 		t.Fatalf("the first build after the migration: %+v, %v; want #3", b3, err)
 	}
+	if err := s.FinishBuild(ctx, 3, BuildCancelled, "", "x"); err != nil { // an image is deleted once its build ended
+		t.Fatal(err)
+	}
 	if err := s.DeleteImage(ctx, "gone"); err != nil {
 		t.Fatal(err)
 	}
