@@ -1,0 +1,146 @@
+package queue
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"imagehub/buildah/workerspec"
+	"imagehub/store"
+	"io"
+	"time"
+)
+
+// This file follows one running worker: its output into the build's log
+// (capped in size), its events into the build's state, and its end into the
+// build's outcome.
+
+// follow copies a worker's output into the build's log and turns its events
+// into the build's state, until the worker has exited. It stops the worker
+// when the build is cancelled, runs past its deadline or writes more than
+// MaxLogSize.
+func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job Job, log io.Writer) outcome {
+	// The worker's output goes through a writer of its own, so that a last
+	// line it left without a newline ends before the queue's closing line.
+	out := q.openLog(b.ID)
+	capped := newLogCap(out, q.cfg.MaxLogSize)
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		io.Copy(capped, job.Output())
+		out.Close()
+	}()
+	exited := make(chan error, 1)
+	go func() { exited <- job.Wait() }()
+	deadline := time.NewTimer(q.cfg.Deadline)
+	defer deadline.Stop()
+
+	var done *workerspec.Event
+	var waitErr error
+	limit := "" // why a limit stopped the worker, when one did
+	events, stop, full := job.Events(), a.stop, capped.full
+	for events != nil || exited != nil {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			if ev.Phase == workerspec.PhaseDone {
+				done = &ev
+			}
+			q.onEvent(ctx, b.ID, ev)
+		case waitErr = <-exited:
+			exited = nil
+		case <-stop:
+			stop = nil
+			job.Cancel()
+		case <-deadline.C:
+			limit = cmp.Or(limit, fmt.Sprintf("deadline of %s passed", q.cfg.Deadline))
+			job.Cancel()
+		case <-full:
+			full = nil
+			limit = cmp.Or(limit, fmt.Sprintf("the build log passed %s, the limit set by --max-log-size", formatSize(q.cfg.MaxLogSize)))
+			job.Cancel()
+		}
+	}
+	<-copied
+	return q.judge(a, done, limit, waitErr, log)
+}
+
+// logCap passes a worker's output on to the build's log until size bytes
+// have passed; then it closes full, so that the queue stops the worker, and
+// drops the rest, so that the worker never blocks on a full pipe.
+type logCap struct {
+	w       io.Writer
+	left    int64 // bytes that may still pass
+	full    chan struct{}
+	tripped bool
+}
+
+func newLogCap(w io.Writer, size int64) *logCap {
+	return &logCap{w: w, left: size, full: make(chan struct{})}
+}
+
+func (c *logCap) Write(p []byte) (int, error) {
+	if c.tripped {
+		return len(p), nil
+	}
+	if int64(len(p)) <= c.left {
+		c.left -= int64(len(p))
+		return c.w.Write(p)
+	}
+	c.tripped = true
+	close(c.full)
+	c.w.Write(p[:c.left])
+	c.left = 0
+	return len(p), nil
+}
+
+// formatSize writes a size the way it is usually set: in MiB or KiB when it
+// is a whole number of them.
+func formatSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// onEvent records a worker's progress.
+func (q *Queue) onEvent(ctx context.Context, id int64, ev workerspec.Event) {
+	if ev.Phase != workerspec.PhasePushing {
+		return
+	}
+	if err := q.cfg.Store.SetBuildPhase(ctx, id, store.BuildPushing); err != nil {
+		q.cfg.Logger.Error("recording build phase", "build", id, "err", err)
+	}
+}
+
+// judge decides how a build ended. A stop asked for by a person or by the
+// server wins over whatever the worker said, then a limit that stopped it
+// (the deadline, the log's size), then the worker's own report; a worker
+// that exited without one failed.
+func (q *Queue) judge(a *activeBuild, done *workerspec.Event, limit string, waitErr error, log io.Writer) outcome {
+	if a.stopped() || limit != "" {
+		if waitErr != nil {
+			fmt.Fprintf(log, "imagehub: worker: %s\n", workerspec.Reason(waitErr))
+		}
+		if a.stopped() {
+			return a.outcome()
+		}
+		return failed("%s", limit)
+	}
+	switch {
+	case done != nil && done.Error == "" && !store.ValidDigest(done.Digest):
+		return failed("the worker reported success without the digest of what it pushed (%q)", done.Digest)
+	case done != nil && done.Error == "":
+		return outcome{status: store.BuildSucceeded, digest: done.Digest, upToDate: done.UpToDate}
+	case done != nil:
+		return failed("%s", done.Error)
+	case waitErr != nil:
+		return failed("worker exited: %s", workerspec.Reason(waitErr))
+	}
+	return failed("worker exited without reporting a result")
+}
