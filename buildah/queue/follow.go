@@ -4,10 +4,11 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"imagehub/buildah/workerspec"
-	"imagehub/store"
 	"io"
 	"time"
+
+	"imagehub/buildah/workerspec"
+	"imagehub/store"
 )
 
 // This file follows one running worker: its output into the build's log

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"imagehub/buildah/workerspec"
 
 	"io"
 	"os"
@@ -20,6 +19,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"imagehub/buildah/workerspec"
 )
 
 // Names of the files a LocalRunner keeps in a build's folder, and how long it

@@ -2,9 +2,10 @@ package queue
 
 import (
 	"context"
-	"imagehub/buildah/workerspec"
 
 	"io"
+
+	"imagehub/buildah/workerspec"
 )
 
 // Runner is where builds run. It starts a worker for a build and, after the

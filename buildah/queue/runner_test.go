@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"imagehub/buildah/remote"
-	"imagehub/buildah/workerspec"
 	"io"
 	"os"
 	"os/exec"
@@ -19,6 +17,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"imagehub/buildah/remote"
+	"imagehub/buildah/workerspec"
 )
 
 // The runner tests start this test binary as the worker: with

@@ -2,12 +2,13 @@ package remote_test
 
 import (
 	"context"
-	"imagehub/buildah/buildtest"
-	"imagehub/buildah/remote"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"imagehub/buildah/buildtest"
+	"imagehub/buildah/remote"
 )
 
 func TestInspectNormalizeReference(t *testing.T) {

@@ -5,9 +5,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"imagehub/buildah/mounts"
-	"imagehub/buildah/remote"
-	"imagehub/buildah/workerspec"
 	"io"
 	"io/fs"
 	"os"
@@ -15,6 +12,10 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"imagehub/buildah/mounts"
+	"imagehub/buildah/remote"
+	"imagehub/buildah/workerspec"
 )
 
 // The kinds of base image MakeBaseImage can make.

@@ -3,14 +3,15 @@ package worker
 import (
 	"archive/tar"
 	"context"
-	"imagehub/buildah/buildtest"
-	"imagehub/buildah/remote"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"imagehub/buildah/buildtest"
+	"imagehub/buildah/remote"
 )
 
 func TestBaseImageBusybox(t *testing.T) {

@@ -4,13 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"imagehub/buildah/buildtest"
-	"imagehub/buildah/mounts"
-	"imagehub/buildah/queue"
-	"imagehub/buildah/recipe"
-	"imagehub/buildah/registry"
-	"imagehub/buildah/remote"
-	"imagehub/buildah/workerspec"
 	"io"
 	"os"
 	"os/exec"
@@ -24,6 +17,14 @@ import (
 	"github.com/sirupsen/logrus"
 	bh "go.podman.io/buildah"
 	"go.podman.io/buildah/define"
+
+	"imagehub/buildah/buildtest"
+	"imagehub/buildah/mounts"
+	"imagehub/buildah/queue"
+	"imagehub/buildah/recipe"
+	"imagehub/buildah/registry"
+	"imagehub/buildah/remote"
+	"imagehub/buildah/workerspec"
 )
 
 // benchStub is a stand-in package manager that does a little real work: it

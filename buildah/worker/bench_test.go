@@ -3,12 +3,13 @@ package worker
 import (
 	"context"
 	"fmt"
-	"imagehub/buildah/recipe"
-	"imagehub/buildah/workerspec"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"imagehub/buildah/recipe"
+	"imagehub/buildah/workerspec"
 )
 
 // BenchmarkBuild measures custom builds end to end, build and push, on real

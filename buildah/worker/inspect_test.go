@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"imagehub/buildah/buildtest"
-	"imagehub/buildah/remote"
 	"io"
 	"net/http"
 	"slices"
 	"testing"
+
+	"imagehub/buildah/buildtest"
+	"imagehub/buildah/remote"
 )
 
 // What a worker pushed, read back through package remote and through skopeo.

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"imagehub/buildah/mounts"
-	"imagehub/buildah/workerspec"
 	"io"
 	"os"
 	"strconv"
@@ -14,6 +12,9 @@ import (
 	"syscall"
 
 	"go.podman.io/storage/pkg/unshare"
+
+	"imagehub/buildah/mounts"
+	"imagehub/buildah/workerspec"
 )
 
 // eventFDAfterReexec is where a rootless worker keeps its event pipe across

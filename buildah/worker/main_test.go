@@ -8,12 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"imagehub/buildah/buildtest"
-	"imagehub/buildah/mounts"
-	"imagehub/buildah/recipe"
-	"imagehub/buildah/registry"
-	"imagehub/buildah/remote"
-	"imagehub/buildah/workerspec"
 	"io"
 	"os"
 	"os/exec"
@@ -27,6 +21,13 @@ import (
 
 	bh "go.podman.io/buildah"
 	"go.podman.io/storage/pkg/unshare"
+
+	"imagehub/buildah/buildtest"
+	"imagehub/buildah/mounts"
+	"imagehub/buildah/recipe"
+	"imagehub/buildah/registry"
+	"imagehub/buildah/remote"
+	"imagehub/buildah/workerspec"
 )
 
 // Environment variables that turn the test binary into a build worker, the

@@ -3,11 +3,6 @@ package worker
 import (
 	"bytes"
 	"context"
-	"imagehub/buildah/buildtest"
-	"imagehub/buildah/recipe"
-	"imagehub/buildah/registry"
-	"imagehub/buildah/remote"
-	"imagehub/buildah/workerspec"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +10,12 @@ import (
 	bh "go.podman.io/buildah"
 	"go.podman.io/buildah/define"
 	"go.podman.io/image/v5/docker"
+
+	"imagehub/buildah/buildtest"
+	"imagehub/buildah/recipe"
+	"imagehub/buildah/registry"
+	"imagehub/buildah/remote"
+	"imagehub/buildah/workerspec"
 )
 
 // pushOnBuildBase makes from the pushed image base an image with the given

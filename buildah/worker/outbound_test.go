@@ -2,12 +2,13 @@ package worker
 
 import (
 	"context"
-	"imagehub/buildah/buildtest"
-	"imagehub/buildah/recipe"
 	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"imagehub/buildah/buildtest"
+	"imagehub/buildah/recipe"
 )
 
 // TestWorkerRefusesBaseOnLoopback: a base image on a loopback listener that

@@ -3,13 +3,14 @@ package worker
 import (
 	"errors"
 	"fmt"
-	"imagehub/buildah/workerspec"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 
 	"go.podman.io/storage"
+
+	"imagehub/buildah/workerspec"
 )
 
 // Storage drivers this service uses.

@@ -7,9 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"imagehub/buildah/recipe"
-	"imagehub/buildah/remote"
-	"imagehub/buildah/workerspec"
 	"io"
 	"os"
 	"path/filepath"
@@ -30,6 +27,10 @@ import (
 	"go.podman.io/storage/pkg/idtools"
 	"go.podman.io/storage/pkg/unshare"
 	"golang.org/x/sys/unix"
+
+	"imagehub/buildah/recipe"
+	"imagehub/buildah/remote"
+	"imagehub/buildah/workerspec"
 )
 
 // Registry requests that fail for a network reason are tried this many more

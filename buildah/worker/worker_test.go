@@ -3,11 +3,6 @@ package worker
 import (
 	"context"
 	"fmt"
-	"imagehub/buildah/buildtest"
-	"imagehub/buildah/mounts"
-	"imagehub/buildah/recipe"
-	"imagehub/buildah/remote"
-	"imagehub/buildah/workerspec"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -17,6 +12,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"imagehub/buildah/buildtest"
+	"imagehub/buildah/mounts"
+	"imagehub/buildah/recipe"
+	"imagehub/buildah/remote"
+	"imagehub/buildah/workerspec"
 )
 
 // wantRecorded checks the commands the stand-in package managers recorded in

@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
-	"imagehub/store"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"imagehub/store"
 )
 
 // TestOrphanBuildLogsRemoved removes, at start-up, the build folders of

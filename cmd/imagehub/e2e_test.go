@@ -9,11 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"imagehub/buildah/buildtest"
-	"imagehub/buildah/registry"
-	"imagehub/buildah/remote"
-	"imagehub/buildah/worker"
-	"imagehub/buildah/workerspec"
 	"io"
 	"net"
 	"net/http"
@@ -30,6 +25,12 @@ import (
 
 	bh "go.podman.io/buildah"
 	"golang.org/x/crypto/bcrypt"
+
+	"imagehub/buildah/buildtest"
+	"imagehub/buildah/registry"
+	"imagehub/buildah/remote"
+	"imagehub/buildah/worker"
+	"imagehub/buildah/workerspec"
 )
 
 // binary is the imagehub binary built once for the end-to-end tests.
