@@ -3,16 +3,15 @@ package handlers
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 
+	"imagehub/buildah/buildtest"
 	"imagehub/buildah/remote"
 	"imagehub/store"
 )
@@ -105,23 +104,8 @@ func checkText(t *testing.T, c *client, path string, form url.Values) (int, stri
 func TestCheckRefusesLoopbackForGroupAdmin(t *testing.T) {
 	env := newGroupEnv(t)
 	env.useRealInspect("127.0.0.1:5000")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var conns atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			c.Close()
-		}
-	}()
-	ref := ln.Addr().String() + "/team/app:1"
+	addr, conns := buildtest.Listener(t)
+	ref := addr + "/team/app:1"
 
 	gina := env.signIn("gina")
 	status, text := checkText(t, gina, "/groups/team-g/images/-/check", url.Values{"url": {ref}})

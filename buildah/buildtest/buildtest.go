@@ -7,9 +7,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"imagehub/buildah/registry"
@@ -36,6 +38,30 @@ func TraversableDir(t testing.TB) string {
 		}
 	}
 	return dir
+}
+
+// Listener accepts connections on 127.0.0.1 for the rest of the test and
+// counts them: what a test points a refused request at, to show that
+// nothing was sent. It returns the listener's host:port.
+func Listener(t testing.TB) (string, *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var conns atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			c.Close()
+		}
+	}()
+	return ln.Addr().String(), &conns
 }
 
 // Registry serves an embedded registry for one test; a non-empty htpasswd

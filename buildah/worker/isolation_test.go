@@ -2,7 +2,6 @@ package worker
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -30,12 +29,12 @@ import (
 // the secret file of the test's "data folder" and the server's own /proc
 // entry, prints the id mapping it runs under, and looks for the worker's
 // event pipe (file descriptor 3).
-func hostileProbe(port int, secretPath string, serverPid int) string {
+func hostileProbe(port string, secretPath string, serverPid int) string {
 	return fmt.Sprintf(`#!/bin/sh
 echo "probe: processes $(ls -d /proc/[0-9]* | wc -l)"
 echo "probe: imagehub-vars $(cat /proc/[0-9]*/environ 2>/dev/null | tr '\0' '\n' | grep -c IMAGEHUB_)"
-wget -q -T 3 -O /dev/null http://127.0.0.1:%[1]d/ 2>/dev/null && echo "probe: loopback reached" || echo "probe: loopback refused"
-wget -q -T 3 -O /dev/null http://10.0.2.2:%[1]d/ 2>/dev/null && echo "probe: gateway reached" || echo "probe: gateway refused"
+wget -q -T 3 -O /dev/null http://127.0.0.1:%[1]s/ 2>/dev/null && echo "probe: loopback reached" || echo "probe: loopback refused"
+wget -q -T 3 -O /dev/null http://10.0.2.2:%[1]s/ 2>/dev/null && echo "probe: gateway reached" || echo "probe: gateway refused"
 cat %[2]s >/dev/null 2>&1 && echo "probe: secret read" || echo "probe: secret unreadable"
 test -e /proc/%[3]d/environ && echo "probe: server visible" || echo "probe: server invisible"
 echo "probe: uid_map $(cat /proc/self/uid_map | tr -s ' ' | sed 's/^ //')"
@@ -44,28 +43,6 @@ dd if=/dev/zero of=/dev/null bs=100M count=1 2>/dev/null && echo "probe: 100M al
 (i=0; while [ $i -lt 80 ]; do sleep 5 & i=$((i+1)); echo $i >/tmp/forked; done) 2>/dev/null
 read n </tmp/forked; echo "probe: forks $n"
 `, port, secretPath, serverPid)
-}
-
-// loopbackListener accepts connections on 127.0.0.1 and counts them.
-func loopbackListener(t *testing.T) (int, *atomic.Int32) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var hits atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			hits.Add(1)
-			c.Close()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port, &hits
 }
 
 // secretFile stands for the data folder: a 0711 folder with a 0600 key.
@@ -81,7 +58,7 @@ func secretFile(t *testing.T) string {
 
 // checkProbe reads the probe's report from a build log. hostUID is the host
 // id container root must map to.
-func checkProbe(t *testing.T, log string, hits *atomic.Int32, hostUID int) {
+func checkProbe(t *testing.T, log string, hits *atomic.Int64, hostUID int) {
 	t.Helper()
 	want := []string{
 		"probe: imagehub-vars 0", "probe: loopback refused", "probe: gateway refused",
@@ -109,7 +86,8 @@ func checkProbe(t *testing.T, log string, hits *atomic.Int32, hostUID int) {
 func TestBuildIsolationRoot(t *testing.T) {
 	buildtest.NeedRoot(t)
 	t.Setenv("IMAGEHUB_SECRET_KEY", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
-	port, hits := loopbackListener(t)
+	addr, hits := buildtest.Listener(t)
+	port := addr[strings.LastIndexByte(addr, ':')+1:]
 	probe := hostileProbe(port, secretFile(t), os.Getpid())
 	reg, st := buildtest.Registry(t, ""), newTestStorage(t)
 	base, _ := pushTestBase(t, reg, st, testBase{name: "hostile/busybox", extra: map[string]string{"/usr/bin/apt-get": probe}})
@@ -144,7 +122,8 @@ func TestBuildIsolationRootless(t *testing.T) {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	rootUsedBuildah(t)
-	port, hits := loopbackListener(t)
+	addr, hits := buildtest.Listener(t)
+	port := addr[strings.LastIndexByte(addr, ':')+1:]
 	reg := buildtest.Registry(t, "")
 	dir, exe := rootlessDir(t, uid, gid)
 	probe := hostileProbe(port, secretFile(t), os.Getpid())

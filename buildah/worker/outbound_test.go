@@ -2,9 +2,7 @@ package worker
 
 import (
 	"context"
-	"net"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"imagehub/buildah/buildtest"
@@ -17,28 +15,13 @@ import (
 func TestWorkerRefusesBaseOnLoopback(t *testing.T) {
 	buildtest.NeedRoot(t)
 	reg, st := buildtest.Registry(t, ""), newTestStorage(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var conns atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			c.Close()
-		}
-	}()
-	base := ln.Addr().String() + "/team/base:1"
+	addr, conns := buildtest.Listener(t)
+	base := addr + "/team/base:1"
 	pkgs := recipe.Packages{Apt: []string{"curl"}}
 	spec := testSpec(t, 31, st, reg, base, "team/loop:"+recipe.Tag(base, pkgs), pkgs)
 	_, log, _, err := runTestWorker(t, context.Background(), spec)
 	if err == nil || !strings.Contains(err.Error(), "loopback") || !strings.Contains(err.Error(), "configured registries") {
-		t.Errorf("Run from a base on %s = %v, want refused as loopback\n%s", ln.Addr(), err, log)
+		t.Errorf("Run from a base on %s = %v, want refused as loopback\n%s", addr, err, log)
 	}
 	if n := conns.Load(); n != 0 {
 		t.Errorf("the loopback listener saw %d connections", n)
