@@ -50,8 +50,6 @@ func (s *Server) cancelBuildForm(c echo.Context) error {
 	if err := s.cancelBuild(c.Request().Context(), b.ID); err != nil {
 		return err
 	}
-	if err := s.addFlash(c, "Build #"+strconv.FormatInt(b.ID, 10)+" cancelled."); err != nil {
-		return err
-	}
+	s.addFlash(c, "Build #"+strconv.FormatInt(b.ID, 10)+" cancelled.")
 	return seeOther(c, scopeOf(c).BuildPath(b.ID))
 }

@@ -43,8 +43,6 @@ func (s *Server) csrfToken(c echo.Context) string {
 	}
 	tok := randomToken()
 	sess.Values[sessCSRF] = tok
-	if err := s.saveSession(c); err != nil {
-		s.log.Error("saving the session", "err", err)
-	}
+	s.keepSession(c)
 	return tok
 }

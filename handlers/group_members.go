@@ -23,9 +23,7 @@ func (s *Server) setMemberForm(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	if err := s.addFlash(c, v.Username+" is now "+roleText(store.Role(v.Role))+" of "+group+"."); err != nil {
-		return err
-	}
+	s.addFlash(c, v.Username+" is now "+roleText(store.Role(v.Role))+" of "+group+".")
 	return seeOther(c, views.GroupPath(group, "/edit"))
 }
 

@@ -25,9 +25,7 @@ func (s *Server) createGroup(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	if err := s.addFlash(c, "Group "+g.Name+" added."); err != nil {
-		return err
-	}
+	s.addFlash(c, "Group "+g.Name+" added.")
 	return seeOther(c, "/admin/groups")
 }
 
@@ -54,9 +52,7 @@ func (s *Server) renameGroup(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	if err := s.addFlash(c, "Group "+name+" saved as "+g.Name+"."); err != nil {
-		return err
-	}
+	s.addFlash(c, "Group "+name+" saved as "+g.Name+".")
 	return seeOther(c, "/admin/groups")
 }
 

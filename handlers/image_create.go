@@ -42,8 +42,6 @@ func (s *Server) createImage(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	if err := s.addFlash(c, "Image "+img.DisplayName+" added as "+img.Name+"."); err != nil {
-		return err
-	}
+	s.addFlash(c, "Image "+img.DisplayName+" added as "+img.Name+".")
 	return seeOther(c, sc.ImagePath(img.Name))
 }

@@ -32,9 +32,7 @@ func (s *Server) createCustomImageForm(c echo.Context, v views.ImageValues) erro
 	} else if err != nil {
 		return err
 	}
-	if err := s.addFlash(c, "Image "+img.DisplayName+" added as "+img.Name+"; its first build is queued."); err != nil {
-		return err
-	}
+	s.addFlash(c, "Image "+img.DisplayName+" added as "+img.Name+"; its first build is queued.")
 	return seeOther(c, sc.BuildPath(b.ID))
 }
 

@@ -55,10 +55,6 @@ func (s *Server) updateImage(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	for _, notice := range append([]string{"Image " + img.DisplayName + " saved."}, ch.notices...) {
-		if err := s.addFlash(c, notice); err != nil {
-			return err
-		}
-	}
+	s.addFlash(c, append([]string{"Image " + img.DisplayName + " saved."}, ch.notices...)...)
 	return seeOther(c, sc.ImagePath(img.Name))
 }

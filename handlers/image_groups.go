@@ -47,9 +47,7 @@ func (s *Server) setImageGroups(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.addFlash(c, "Access to "+saved.DisplayName+" saved: "+views.AccessText(saved)+"."); err != nil {
-		return err
-	}
+	s.addFlash(c, "Access to "+saved.DisplayName+" saved: "+views.AccessText(saved)+".")
 	return seeOther(c, views.Scope{}.ImagePath(saved.Name))
 }
 

@@ -98,11 +98,7 @@ func (s *Server) rebuild(c echo.Context, name string, r *store.Recipe, form *vie
 	}
 	b, err := s.queueBuild(ctx, &after, *after.Recipe, ch.packages)
 	if err == nil && form != nil {
-		for _, notice := range ch.notices {
-			if err := s.addFlash(c, notice); err != nil {
-				return nil, err
-			}
-		}
+		s.addFlash(c, ch.notices...)
 	}
 	return b, err
 }

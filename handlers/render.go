@@ -56,9 +56,7 @@ func seeOther(c echo.Context, target string) error {
 func (s *Server) deleted(c echo.Context, notice, back string) error {
 	switch {
 	case c.Request().Method != http.MethodDelete:
-		if err := s.addFlash(c, notice); err != nil {
-			return err
-		}
+		s.addFlash(c, notice)
 		return seeOther(c, back)
 	case isHTMX(c) && !isAPI(c):
 		return c.HTML(http.StatusOK, "")

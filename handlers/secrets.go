@@ -32,9 +32,7 @@ func (s *Server) createSecret(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	if err := s.addFlash(c, "Pull secret "+sec.Name+" added."); err != nil {
-		return err
-	}
+	s.addFlash(c, "Pull secret "+sec.Name+" added.")
 	return seeOther(c, "/admin/secrets")
 }
 

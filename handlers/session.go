@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
@@ -79,6 +80,15 @@ func (s *Server) saveSession(c echo.Context) error {
 	return s.session(c).Save(c.Request(), c.Response())
 }
 
+// keepSession writes the session cookie where a failure must not change the
+// answer: after a change was made, or for what a page only shows. The
+// failure is logged.
+func (s *Server) keepSession(c echo.Context) {
+	if err := s.saveSession(c); err != nil {
+		s.log.Error("saving the session", "err", err)
+	}
+}
+
 // authenticate finds out who is calling and stores it in the context. An
 // Authorization header must hold a valid token; a session is valid only while
 // its user exists, has not changed password since (the epoch) and it is
@@ -146,7 +156,8 @@ func (s *Server) renewSessionEpoch(c echo.Context, username string) error {
 		return err
 	}
 	s.session(c).Values[sessEpoch] = u.SessionEpoch
-	return s.saveSession(c)
+	s.keepSession(c)
+	return nil
 }
 
 func (s *Server) authenticateToken(c echo.Context, header string, next echo.HandlerFunc) error {
@@ -176,27 +187,78 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// addFlash keeps a one-time notice for the next page (after a redirect).
-func (s *Server) addFlash(c echo.Context, msg string) error {
-	s.session(c).AddFlash(msg)
-	return s.saveSession(c)
+// The notices waiting in the session for the next page are bounded: a
+// client that posts form after form without following the redirects would
+// otherwise grow the cookie past the 4 KB a browser keeps (and its encoder
+// accepts). The newest ones are kept.
+const (
+	// maxFlashes is how many notices wait at most: enough for the notices
+	// of one request (a saved image and the secrets it dropped).
+	maxFlashes = 4
+	// flashBudget bounds the bytes of the waiting notices; a longer notice is
+	// cut to it.
+	flashBudget = 1024
+)
+
+// addFlash keeps one-time notices for the next page (after a redirect),
+// within maxFlashes and flashBudget. The change they tell of is made: a
+// session that cannot be saved loses them and is logged, never answered.
+func (s *Server) addFlash(c echo.Context, notices ...string) {
+	if len(notices) == 0 {
+		return
+	}
+	sess := s.session(c)
+	waiting := takeFlashes(sess)
+	for _, n := range boundFlashes(append(waiting, notices...)) {
+		sess.AddFlash(n)
+	}
+	s.keepSession(c)
 }
 
 // flashes takes the pending notices out of the session.
 func (s *Server) flashes(c echo.Context) []string {
-	sess := s.session(c)
-	raw := sess.Flashes()
-	if len(raw) == 0 {
-		return nil
+	out := takeFlashes(s.session(c))
+	if len(out) > 0 {
+		s.keepSession(c)
 	}
-	if err := s.saveSession(c); err != nil {
-		s.log.Error("saving the session", "err", err)
-	}
-	out := make([]string, 0, len(raw))
-	for _, f := range raw {
+	return out
+}
+
+// takeFlashes removes the session's notices and returns them.
+func takeFlashes(sess *sessions.Session) []string {
+	var out []string
+	for _, f := range sess.Flashes() {
 		if m, ok := f.(string); ok {
 			out = append(out, m)
 		}
 	}
 	return out
+}
+
+// boundFlashes returns the newest notices that fit maxFlashes and
+// flashBudget, each cut to flashBudget first.
+func boundFlashes(notices []string) []string {
+	first, size := len(notices), 0
+	for i := len(notices) - 1; i >= 0 && len(notices)-i <= maxFlashes; i-- {
+		notices[i] = cutText(notices[i], flashBudget)
+		if size += len(notices[i]); size > flashBudget {
+			break
+		}
+		first = i
+	}
+	return notices[first:]
+}
+
+// cutText shortens s to at most max bytes, on a character boundary, ending
+// with "…" when it was cut.
+func cutText(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	const ellipsis = "…"
+	cut := max - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
 }
