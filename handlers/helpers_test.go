@@ -34,6 +34,9 @@ type testEnv struct {
 	// inspected records the references Check asked about.
 	inspected []string
 	queue     *fakeQueue
+	// dbPath is the SQLite file and logDir the build-log folder
+	// (assertUnchanged reads both).
+	dbPath, logDir string
 }
 
 // newTestEnv starts a server with an "admin" administrator and a plain user
@@ -42,7 +45,8 @@ type testEnv struct {
 // configure, when given, changes the server's Config before it is built.
 func newTestEnv(t *testing.T, configure ...func(*Config)) *testEnv {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "imagehub.db"), make([]byte, 32))
+	dbPath, logDir := filepath.Join(t.TempDir(), "imagehub.db"), t.TempDir()
+	st, err := store.Open(dbPath, make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +60,7 @@ func newTestEnv(t *testing.T, configure ...func(*Config)) *testEnv {
 			t.Fatal(err)
 		}
 	}
-	env := &testEnv{t: t, store: st, queue: &fakeQueue{store: st}}
+	env := &testEnv{t: t, store: st, queue: &fakeQueue{store: st}, dbPath: dbPath, logDir: logDir}
 	cfg := Config{
 		Store:     st,
 		HashKey:   []byte(strings.Repeat("h", 32)),
@@ -67,7 +71,7 @@ func newTestEnv(t *testing.T, configure ...func(*Config)) *testEnv {
 		// Builds are recorded as queued; fakeQueue stands in for the queue,
 		// whose real builds are tested in buildah and cmd/imagehub.
 		Builds:         env.queue,
-		Logs:           buildlog.NewHub(t.TempDir()),
+		Logs:           buildlog.NewHub(logDir),
 		RegistryPrefix: "registry.test/imagehub",
 	}
 	for _, f := range configure {
