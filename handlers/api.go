@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"mime"
 	"reflect"
 	"sort"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -35,7 +35,8 @@ func newList[T any](items []T, total int) listBody[T] {
 // named in targets (JSON name → pointer), and returns which names were
 // present, so that PATCH changes only those.
 //
-// The body must be a JSON object (else 400 with the parser's reason). A
+// The body, which readBody read, must be a JSON object (else 400 with the
+// parser's reason), in UTF-8 (else 422 at the fields that are not). A
 // field that is neither in targets nor in ignored is refused with 422 and
 // "Unknown field." at that name: a typo such as "displayname" would
 // otherwise be dropped silently and the request would do something else than
@@ -44,15 +45,7 @@ func newList[T any](items []T, total int) listBody[T] {
 // be sent back as it is. A value of the wrong JSON type is refused with 422 at
 // its field; null sets the zero value.
 func decodeObject(c echo.Context, targets map[string]any, ignored ...string) (map[string]bool, error) {
-	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != echo.MIMEApplicationJSON {
-			return nil, badRequest("Send the body as JSON (Content-Type: application/json).")
-		}
-	}
-	body, err := io.ReadAll(c.Request().Body)
-	if err != nil {
-		return nil, badRequest("The request body could not be read.")
-	}
+	body := requestBody(c)
 	var raw map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&raw); err != nil {
@@ -63,6 +56,9 @@ func decodeObject(c echo.Context, targets map[string]any, ignored ...string) (ma
 	}
 	if raw == nil {
 		return nil, badRequest("Invalid JSON: the body must be a JSON object.")
+	}
+	if !utf8.Valid(body) {
+		return nil, notUTF8JSON(raw)
 	}
 	skip := map[string]bool{}
 	for _, k := range ignored {
@@ -89,6 +85,22 @@ func decodeObject(c echo.Context, targets map[string]any, ignored ...string) (ma
 		return nil, store.Invalid(fields)
 	}
 	return present, nil
+}
+
+// notUTF8JSON refuses a body that is not UTF-8, which the JSON parser would
+// take with U+FFFD in place of the bad bytes: 422 at the fields whose values
+// hold them, or 400 when none does (the bad bytes are in a name).
+func notUTF8JSON(raw map[string]json.RawMessage) error {
+	fields := fieldErrors{}
+	for k, v := range raw {
+		if !utf8.Valid(v) {
+			fields.add(k, reasonNotUTF8)
+		}
+	}
+	if len(fields) == 0 {
+		return badRequest("Invalid JSON: the body is not valid UTF-8 text.")
+	}
+	return notUTF8(fields)
 }
 
 // jsonReason is the parser's reason for bad JSON, without Go type names.

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -28,7 +27,7 @@ func recipeTargets(r *store.Recipe) map[string]any {
 // image's current recipe. 202 with the queued build.
 func (s *Server) apiRebuild(c echo.Context) error {
 	var recipe *store.Recipe
-	if hasBody(c.Request()) {
+	if hasBody(c) {
 		recipe = new(store.Recipe)
 		if _, err := decodeObject(c, recipeTargets(recipe)); err != nil {
 			return err
@@ -39,19 +38,6 @@ func (s *Server) apiRebuild(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, b)
-}
-
-// hasBody tells a request with a body from one without.
-func hasBody(r *http.Request) bool {
-	if r.ContentLength > 0 {
-		return true
-	}
-	if r.ContentLength == 0 || r.Body == nil {
-		return false
-	}
-	b, err := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(strings.NewReader(string(b)))
-	return err == nil && strings.TrimSpace(string(b)) != ""
 }
 
 // apiImageBuilds lists an image's builds, newest first.

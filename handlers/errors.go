@@ -52,8 +52,6 @@ func describe(err error) (int, string, map[string]string) {
 			msg = "Page not found."
 		case he.Code == http.StatusMethodNotAllowed:
 			msg = "This method is not allowed here."
-		case he.Code == http.StatusRequestEntityTooLarge:
-			msg = "The request is too large."
 		}
 		return he.Code, msg, nil
 	}

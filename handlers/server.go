@@ -189,7 +189,8 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.echo }
 
 // newEcho registers the route table on a fresh echo instance, each route
-// behind the middleware of its access level and the CSRF check.
+// behind the middleware of its access level, the reading of its body
+// (body.go) and the CSRF check.
 func (s *Server) newEcho() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -197,7 +198,7 @@ func (s *Server) newEcho() *echo.Echo {
 	e.IPExtractor = s.clientAddr
 	e.Use(s.recoverPanic, s.securityHeaders, limitBody, s.authenticate)
 	for _, r := range s.routes {
-		e.Add(r.Method, r.Path, r.Handler, s.requireAccess(r.Access), s.checkCSRF)
+		e.Add(r.Method, r.Path, r.Handler, s.requireAccess(r.Access), readBody, s.checkCSRF)
 	}
 	return e
 }
@@ -248,13 +249,13 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// limitBody refuses bodies larger than maxBody: reading past it fails, and
-// the form or JSON parser reports the request as unreadable.
+// limitBody refuses bodies larger than maxBody: at once when the request
+// says its length, else when readBody reads past it.
 func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		if r.ContentLength > maxBody {
-			return echo.NewHTTPError(http.StatusRequestEntityTooLarge)
+			return errBodyTooLarge()
 		}
 		r.Body = http.MaxBytesReader(c.Response(), r.Body, maxBody)
 		return next(c)
