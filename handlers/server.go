@@ -35,6 +35,22 @@ type InspectFunc func(ctx context.Context, ref string, auth *remote.Auth, insecu
 // sentence meant for the person who typed the reference.
 type NormalizeFunc func(ref string) (string, error)
 
+// portChecked adds to normalize the rule that the reference parser does not
+// know: the registry's port is a TCP port (store.PortReason, the rule of a
+// secret's registry host too).
+func portChecked(normalize NormalizeFunc) NormalizeFunc {
+	return func(ref string) (string, error) {
+		norm, err := normalize(ref)
+		if err != nil {
+			return "", err
+		}
+		if r := store.PortReason(remote.Host(norm)); r != "" {
+			return "", fmt.Errorf("%s (%s)", strings.TrimSuffix(r, "."), remote.Host(norm))
+		}
+		return norm, nil
+	}
+}
+
 // Config is what the web layer is built from; main fills it.
 type Config struct {
 	// Store is the database.
@@ -50,7 +66,8 @@ type Config struct {
 	// Inspect backs the "Check" action. Saving an image never calls it, so
 	// an unreachable registry never prevents a save.
 	Inspect InspectFunc
-	// Normalize is applied to every image URL before it is saved.
+	// Normalize is applied to every image URL before it is saved, with a
+	// registry port above 65535 refused on top (portChecked).
 	Normalize NormalizeFunc
 	// InsecureRegistries lists registry hosts (host[:port]) that are reached
 	// over plain HTTP or without verifying their certificate, such as the
@@ -154,7 +171,7 @@ func New(cfg Config) (*Server, error) {
 		cookies:    cookies,
 		log:        cfg.Logger,
 		inspect:    cfg.Inspect,
-		normalize:  cfg.Normalize,
+		normalize:  portChecked(cfg.Normalize),
 		insecure:   map[string]bool{},
 		builds:     cfg.Builds,
 		logs:       cfg.Logs,

@@ -56,6 +56,22 @@ func hostReason(s string) string {
 	case !hostRE.MatchString(s):
 		return "A registry host such as registry.example.com or 127.0.0.1:5000 (no scheme, no path, lowercase)."
 	}
+	return PortReason(s)
+}
+
+// PortReason returns why the port of a registry host ("host:port", an IPv6
+// address in brackets) is not a TCP port, from 1 to 65535, or "" when it is
+// one or the host names none. It is the rule of a secret's registry host
+// and, in the web layer, of the host of every image reference, whose parser
+// takes any digits.
+func PortReason(hostport string) string {
+	i := strings.LastIndexByte(hostport, ':')
+	if i < 0 || i < strings.LastIndexByte(hostport, ']') {
+		return ""
+	}
+	if n, err := strconv.ParseUint(hostport[i+1:], 10, 16); err != nil || n == 0 {
+		return "The port must be a number from 1 to 65535."
+	}
 	return ""
 }
 
