@@ -31,6 +31,8 @@ type testEnv struct {
 	store  *store.Store
 	server *Server
 	http   *httptest.Server
+	// dbPath is the store's SQLite file (assertUnchanged reads it).
+	dbPath string
 	// inspected records the references Check asked about.
 	inspected []string
 	queue     *fakeQueue
@@ -42,7 +44,8 @@ type testEnv struct {
 // configure, when given, changes the server's Config before it is built.
 func newTestEnv(t *testing.T, configure ...func(*Config)) *testEnv {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "imagehub.db"), make([]byte, 32))
+	dbPath := filepath.Join(t.TempDir(), "imagehub.db")
+	st, err := store.Open(dbPath, make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +59,7 @@ func newTestEnv(t *testing.T, configure ...func(*Config)) *testEnv {
 			t.Fatal(err)
 		}
 	}
-	env := &testEnv{t: t, store: st, queue: &fakeQueue{store: st}}
+	env := &testEnv{t: t, store: st, dbPath: dbPath, queue: &fakeQueue{store: st}}
 	cfg := Config{
 		Store:     st,
 		HashKey:   []byte(strings.Repeat("h", 32)),
