@@ -33,23 +33,31 @@ func newList[T any](items []T, total int) listBody[T] {
 
 // decodeObject reads a JSON object from the request body into the fields
 // named in targets (JSON name → pointer), and returns which names were
-// present, so that PATCH changes only those.
+// present, so that PATCH changes only those. Every JSON route reads its body
+// with it, so that a bad body gets the same answer everywhere.
 //
 // The body, which readBody read, must be a JSON object (else 400 with the
-// parser's reason), in UTF-8 (else 422 at the fields that are not). A
-// field that is neither in targets nor in ignored is refused with 422 and
-// "Unknown field." at that name: a typo such as "displayname" would
-// otherwise be dropped silently and the request would do something else than
-// its author meant. Fields in ignored (read-only ones such as "name" or
-// "createdAt") are accepted and ignored, so that an object read with GET can
-// be sent back as it is. A value of the wrong JSON type is refused with 422 at
-// its field; null sets the zero value.
+// parser's reason and where it stopped), in UTF-8 (else 422 at the fields
+// that are not). A field that is neither in targets nor in ignored is
+// refused with 422 and "Unknown field." at that name: a typo such as
+// "displayname" would otherwise be dropped silently and the request would do
+// something else than its author meant. Fields in ignored (read-only ones
+// such as "name" or "createdAt") are accepted and ignored, so that an object
+// read with GET can be sent back as it is. A value of the wrong JSON type is
+// refused with 422 at its field, saying the type expected (valueReasons);
+// null sets the zero value.
 func decodeObject(c echo.Context, targets map[string]any, ignored ...string) (map[string]bool, error) {
-	body := requestBody(c)
+	return decodeFields(requestBody(c), targets, ignored...)
+}
+
+// decodeFields is decodeObject once the body is read. An object inside the
+// body (a recipe, see strictRecipe) is decoded with it too, and its reasons
+// are given at "outer.inner".
+func decodeFields(body []byte, targets map[string]any, ignored ...string) (map[string]bool, error) {
 	var raw map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&raw); err != nil {
-		return nil, badRequest("Invalid JSON: " + jsonReason(err))
+		return nil, badRequest("Invalid JSON: " + jsonReason(err, len(body)))
 	}
 	if dec.More() {
 		return nil, badRequest("Invalid JSON: more than one value in the body.")
@@ -65,26 +73,23 @@ func decodeObject(c echo.Context, targets map[string]any, ignored ...string) (ma
 		skip[k] = true
 	}
 	present := map[string]bool{}
-	fields := map[string]string{}
+	fields := fieldErrors{}
 	for _, k := range sortedKeys(raw) {
 		target, known := targets[k]
 		switch {
 		case skip[k]:
 		case !known:
-			fields[k] = "Unknown field."
+			fields.add(k, "Unknown field.")
 		default:
 			reflect.ValueOf(target).Elem().SetZero()
 			if err := json.Unmarshal(raw[k], target); err != nil {
-				fields[k] = "Must be " + jsonKind(target) + "."
+				fields.merge(valueReasons(k, target, err))
 				continue
 			}
 			present[k] = true
 		}
 	}
-	if len(fields) > 0 {
-		return nil, store.Invalid(fields)
-	}
-	return present, nil
+	return present, fields.err()
 }
 
 // notUTF8JSON refuses a body that is not UTF-8, which the JSON parser would
@@ -103,15 +108,31 @@ func notUTF8JSON(raw map[string]json.RawMessage) error {
 	return notUTF8(fields)
 }
 
-// jsonReason is the parser's reason for bad JSON, without Go type names.
-func jsonReason(err error) string {
+// valueReasons are the reasons, for a client, why the value of the field
+// name could not be decoded into target: those of the object inside it at
+// "name.field" (strictRecipe reports them), or else the JSON type that
+// target takes. The Go error itself, with its Go type names, is not shown.
+func valueReasons(name string, target any, err error) map[string]string {
+	if inner := store.ErrorFields(err); len(inner) > 0 {
+		out := map[string]string{}
+		for field, reason := range inner {
+			out[name+"."+field] = reason
+		}
+		return out
+	}
+	return map[string]string{name: "Must be " + jsonKind(reflect.TypeOf(target).Elem()) + "."}
+}
+
+// jsonReason is the parser's reason for bad JSON, with the byte where it
+// stopped and without Go type names; size is the body's length.
+func jsonReason(err error, size int) string {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.Is(err, io.EOF):
 		return "the body is empty."
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "the body ends too early."
+		return "the body ends too early (at byte " + strconv.Itoa(size) + ")."
 	case errors.As(err, &syn):
 		return syn.Error() + " (at byte " + strconv.FormatInt(syn.Offset, 10) + ")."
 	case errors.As(err, &typ):
@@ -120,21 +141,32 @@ func jsonReason(err error) string {
 	return err.Error()
 }
 
-// jsonKind names the JSON type a target expects, for an error message.
-func jsonKind(target any) string {
-	switch target.(type) {
-	case *string, *store.ImageType:
-		return "a string"
-	case *bool:
-		return "true or false"
-	case *[]string:
-		return "a list of strings"
-	case *int, *int64:
-		return "a whole number"
-	case **time.Time:
-		return "a time such as 2030-01-31T00:00:00Z, or null"
+// jsonKind names the JSON type that a Go value of type t is decoded from,
+// for "Must be …": by its kind, so that a named type (store.Role,
+// store.TokenScope) is a string as its kind says.
+func jsonKind(t reflect.Type) string {
+	if t == reflect.TypeFor[time.Time]() {
+		return "a time such as 2030-01-31T00:00:00Z"
 	}
-	return "an object of the documented shape"
+	switch t.Kind() {
+	case reflect.Pointer:
+		return jsonKind(t.Elem()) + ", or null"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.String {
+			return "a list of strings"
+		}
+		return "a list"
+	}
+	return "an object"
 }
 
 func sortedKeys[V any](m map[string]V) []string {

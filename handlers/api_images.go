@@ -1,8 +1,6 @@
 package handlers
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -160,16 +158,17 @@ func (s *Server) apiPatchImage(c echo.Context) error {
 	return c.JSON(http.StatusOK, &img)
 }
 
-// strictRecipe is a recipe in a JSON body. Unlike the object around it, it
-// refuses unknown fields itself: a misspelt "aptPackages" would otherwise
-// build an image without the packages its author asked for.
+// strictRecipe is a recipe inside a JSON body ("build"). It is decoded as
+// the rebuild's body is, by decodeFields with recipeTargets: a misspelt
+// "aptPackages" is refused rather than building an image without the
+// packages its author asked for, and a value of the wrong type says the
+// type expected, each at "build.field".
 type strictRecipe store.Recipe
 
-// UnmarshalJSON decodes the recipe, refusing fields it does not know.
+// UnmarshalJSON decodes the recipe with decodeFields.
 func (r *strictRecipe) UnmarshalJSON(b []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	return dec.Decode((*store.Recipe)(r))
+	_, err := decodeFields(b, recipeTargets((*store.Recipe)(r)))
+	return err
 }
 
 // imageBody is an image in the JSON API, with its newest build when it is a

@@ -48,6 +48,9 @@ type imageChange struct {
 //   - only a custom image has a recipe, and it keeps it (recipeKeptReasons);
 //   - URLs are image references, normalised with the containers/image
 //     parser, and the fields follow store.Image.Validate (imageFieldReasons);
+//   - every group name sent is the name of a group, none blank
+//     (store.CheckGroupNames), even where the groups do not count (a
+//     global image's): a name is never dropped unread;
 //   - a recipe that is new, changed or to be built passes checkRecipe;
 //   - a form's "Use a pull secret" toggle is not on without a secret
 //     (toggleReasons);
@@ -59,12 +62,16 @@ type imageChange struct {
 //   - a group's own image is neither global nor granted to other groups
 //     (groupImageReasons).
 //
-// Names of groups and secrets are resolved by the store when it saves.
+// Names of groups and secrets are resolved again by the store when it
+// saves, in the same transaction.
 func (s *Server) checkImageChange(c echo.Context, ch *imageChange) error {
 	f := fieldErrors{}
 	f.merge(customURLReasons(ch))
 	f.merge(recipeKeptReasons(ch))
 	f.merge(s.imageFieldReasons(ch))
+	if err := f.collect(s.store.CheckGroupNames(c.Request().Context(), ch.after.Groups)); err != nil {
+		return err
+	}
 	if err := f.collect(s.checkChangedRecipe(c, ch)); err != nil {
 		return err
 	}

@@ -35,8 +35,10 @@ func (s *Server) updateImage(c echo.Context) error {
 	img := scopedImageOf(sc, v)
 	img.Name, img.Owner, img.Recipe = old.Name, old.Owner, old.Recipe
 	if old.Owner != store.OwnerSystem {
-		// A group's own image is its group's alone, whoever edits it.
-		img.Global, img.Groups = false, nil
+		// A group's own image is its group's alone, whoever edits it: its
+		// form offers neither Global nor groups (group names sent are
+		// refused by checkImageChange).
+		img.Global = false
 	}
 	if old.Recipe != nil {
 		// A custom image's URL is what its last good build pushed, and the

@@ -35,7 +35,8 @@ func imageFormValues(c echo.Context) (views.ImageValues, error) {
 }
 
 // imageOf turns the form's values into the image to save: the pull secret
-// counts only when its toggle is on, the groups only when not global.
+// counts only when its toggle is on, the groups only when not global (the
+// form hides them then, and they keep whatever boxes were ticked before).
 func imageOf(v views.ImageValues) *store.Image {
 	img := &store.Image{
 		DisplayName: v.DisplayName,
@@ -57,12 +58,13 @@ func imageOf(v views.ImageValues) *store.Image {
 }
 
 // scopedImageOf is imageOf for the scope: a group's image belongs to the
-// group and is never global nor granted to other groups.
+// group and is never global. Its form offers no groups; any group names
+// sent are kept for checkImageChange to refuse, not dropped.
 func scopedImageOf(sc views.Scope, v views.ImageValues) *store.Image {
 	img := imageOf(v)
 	img.Owner = imageOwner(sc)
 	if sc.IsGroup() {
-		img.Global, img.Groups = false, nil
+		img.Global = false
 	}
 	return img
 }

@@ -31,7 +31,11 @@ func (s *Server) setImageGroups(c echo.Context) error {
 		return err
 	}
 	img := *old
-	img.Global, img.Groups = form.Get("global") != "", form["groups"]
+	img.Global, img.Groups = form.Get("global") != "", nil
+	if !img.Global {
+		// As in the image form, the groups count only when not global.
+		img.Groups = form["groups"]
+	}
 	err = s.checkImageChange(c, &imageChange{before: old, after: &img})
 	if err == nil {
 		err = s.store.UpdateImage(ctx, &img)

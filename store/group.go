@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -261,4 +263,63 @@ func groupAndUser(ctx context.Context, tx *sql.Tx, group, username string) (int6
 		return 0, 0, Errorf(ENOTFOUND, "User %q not found.", username)
 	}
 	return gid, uid, nil
+}
+
+// CheckGroupNames refuses a list of group names, such as an image's groups,
+// that holds a blank name or the name of no group: an EINVALID error with
+// the reason at "groups" (see groupIDs).
+func (s *Store) CheckGroupNames(ctx context.Context, names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		_, reason, err := groupIDs(ctx, tx, names)
+		if err == nil && reason != "" {
+			err = Invalid(map[string]string{"groups": reason})
+		}
+		return err
+	})
+}
+
+// groupIDs resolves group names, each as it is written, into the groups'
+// ids. It is the one place of the rule on a list of group names: reason is
+// why the list is refused ("" when it is not), a blank name first, else
+// every unknown name, so that no name sent is dropped unread. A name listed
+// twice is not refused (see distinct).
+func groupIDs(ctx context.Context, tx *sql.Tx, names []string) (ids []int64, reason string, err error) {
+	var unknown []string
+	for _, name := range names {
+		if strings.TrimSpace(name) == "" {
+			return nil, "A group name is blank.", nil
+		}
+		id, err := lookupID(ctx, tx, `SELECT id FROM groups WHERE name = ?`, name)
+		if err != nil {
+			return nil, "", err
+		} else if id == 0 {
+			unknown = append(unknown, strconv.Quote(name))
+			continue
+		}
+		ids = append(ids, id)
+	}
+	switch len(unknown) {
+	case 0:
+		return ids, "", nil
+	case 1:
+		return nil, "Unknown group " + unknown[0] + ".", nil
+	}
+	return nil, "Unknown groups " + strings.Join(unknown, ", ") + ".", nil
+}
+
+// distinct is names without the repeats, in their order: a group listed
+// twice is granted once.
+func distinct(names []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
 }

@@ -121,12 +121,12 @@ func (s *Store) CreateImage(ctx context.Context, img *Image) error {
 	if err := img.Validate(); err != nil {
 		return err
 	}
-	img.normalize()
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		refs, err := s.resolveImageRefs(ctx, tx, img)
 		if err != nil {
 			return err
 		}
+		img.normalize()
 		if img.Name, err = s.freeImageName(ctx, tx, img.DisplayName); err != nil {
 			return err
 		}
@@ -156,11 +156,11 @@ func (s *Store) UpdateImage(ctx context.Context, img *Image) error {
 		if err := img.Validate(); err != nil {
 			return err
 		}
-		img.normalize()
 		refs, err := s.resolveImageRefs(ctx, tx, img)
 		if err != nil {
 			return err
 		}
+		img.normalize()
 		_, err = tx.ExecContext(ctx, `UPDATE images SET display_name = ?, description = ?, type = ?, url = ?,
 			url_for_gpu = ?, use_gpu_url = ?, secret_id = ?, global = ?, recipe = ?, updated_at = ? WHERE id = ?`,
 			img.DisplayName, img.Description, img.Type, img.URL, img.URLForGPU, img.UseGPUURL,
@@ -358,7 +358,8 @@ type imageRefs struct {
 }
 
 // resolveImageRefs turns the secret, owner and group names of img into ids,
-// reporting unknown names at their field.
+// reporting unknown names at their field. It runs before normalize, which
+// drops a global image's groups: their names are checked first.
 func (s *Store) resolveImageRefs(ctx context.Context, tx *sql.Tx, img *Image) (imageRefs, error) {
 	var refs imageRefs
 	f := map[string]string{}
@@ -380,15 +381,17 @@ func (s *Store) resolveImageRefs(ctx context.Context, tx *sql.Tx, img *Image) (i
 		}
 		refs.ownerID = sql.NullInt64{Int64: id, Valid: true}
 	}
-	for _, g := range dedupe(img.Groups) {
-		id, err := lookupID(ctx, tx, `SELECT id FROM groups WHERE name = ?`, g)
-		if err != nil {
-			return refs, err
-		} else if id == 0 {
-			f["groups"] = fmt.Sprintf("Unknown group %q.", g)
-			continue
-		}
-		refs.groupIDs = append(refs.groupIDs, id)
+	img.Groups = distinct(img.Groups)
+	ids, reason, err := groupIDs(ctx, tx, img.Groups)
+	if err != nil {
+		return refs, err
+	} else if reason != "" {
+		f["groups"] = reason
+	}
+	if !img.Global {
+		// A global image has no group list (normalize): its names are
+		// checked all the same, for none is dropped unread.
+		refs.groupIDs = ids
 	}
 	if img.Owner != OwnerSystem {
 		// A group's own image is that group's alone.
@@ -497,16 +500,4 @@ func recipeJSON(r *Recipe) sql.NullString {
 	}
 	b, _ := json.Marshal(r)
 	return sql.NullString{String: string(b), Valid: true}
-}
-
-func dedupe(xs []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, x := range xs {
-		if x = strings.TrimSpace(x); x != "" && !seen[x] {
-			seen[x] = true
-			out = append(out, x)
-		}
-	}
-	return out
 }

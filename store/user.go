@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"regexp"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -63,6 +65,11 @@ var usernameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,62})$`)
 // MinPasswordLen is the shortest password accepted.
 const MinPasswordLen = 8
 
+// MaxPasswordBytes is the longest password accepted, in bytes: bcrypt reads
+// no further, so a longer one would sign in with any ending. No password
+// over it is set (passwordReason) nor signs in (Authenticate).
+const MaxPasswordBytes = 72
+
 func (u *User) validate(needPassword bool) error {
 	f := map[string]string{}
 	if !usernameRE.MatchString(u.Username) {
@@ -77,14 +84,18 @@ func (u *User) validate(needPassword bool) error {
 	return nil
 }
 
+// passwordReason is the one rule on a password being set (by every path
+// that sets one: CreateUser and SetPassword), or "" when p may be set;
+// need says whether an empty p is missing. Its length is counted in
+// characters from below and in bytes, as bcrypt reads it, from above.
 func passwordReason(p string, need bool) string {
 	switch {
 	case p == "" && need:
 		return "Required."
-	case p != "" && len(p) < MinPasswordLen:
-		return "At least 8 characters."
-	case len(p) > 72:
-		return "At most 72 bytes."
+	case p != "" && utf8.RuneCountInString(p) < MinPasswordLen:
+		return fmt.Sprintf("At least %d characters.", MinPasswordLen)
+	case len(p) > MaxPasswordBytes:
+		return fmt.Sprintf("At most %d bytes: bcrypt ignores the rest.", MaxPasswordBytes)
 	}
 	return ""
 }
@@ -118,21 +129,29 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 
 // Authenticate returns the user when the password matches. A wrong username
 // and a wrong password give the same error, so usernames cannot be probed.
+// A password over MaxPasswordBytes never matches: no such password is set,
+// and bcrypt would compare its first MaxPasswordBytes only.
 func (s *Store) Authenticate(ctx context.Context, username, password string) (*User, error) {
+	if len(password) > MaxPasswordBytes {
+		return nil, wrongCredentials()
+	}
 	var hash string
 	err := s.db.QueryRowContext(ctx, `SELECT password_hash FROM users WHERE username = ?`, username).Scan(&hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		// Spend the same time as a real check.
 		bcrypt.CompareHashAndPassword([]byte("$2a$10$7EqJtq98hPqEX7fNZaFWoOhi5BWX4Z6kQ5a9qvF.x1z6zC8nW4l3C"), []byte(password))
-		return nil, Errorf(EUNAUTHORIZED, "Wrong username or password.")
+		return nil, wrongCredentials()
 	} else if err != nil {
 		return nil, err
 	}
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
-		return nil, Errorf(EUNAUTHORIZED, "Wrong username or password.")
+		return nil, wrongCredentials()
 	}
 	return s.FindUser(ctx, username)
 }
+
+// wrongCredentials is Authenticate's one answer to a failed sign-in.
+func wrongCredentials() error { return Errorf(EUNAUTHORIZED, "Wrong username or password.") }
 
 // FindUser returns a user with the groups they belong to.
 func (s *Store) FindUser(ctx context.Context, username string) (*User, error) {

@@ -8,6 +8,11 @@ import (
 	"imagehub/store"
 )
 
+// passwordRule is the rule of a password as the store checks it, shown
+// under the fields that set one.
+var passwordRule = "At least " + strconv.Itoa(store.MinPasswordLen) + " characters, at most " +
+	strconv.Itoa(store.MaxPasswordBytes) + " bytes (bcrypt reads no further)."
+
 // UserPath is the path of a user's admin page, plus an optional sub-path.
 func UserPath(username string, rest ...string) string {
 	return "/admin/users/" + url.PathEscape(username) + strings.Join(rest, "")

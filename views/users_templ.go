@@ -383,7 +383,7 @@ func Users(p UsersProps) templ.Component {
 				}
 				return nil
 			})
-			templ_7745c5c3_Err = field("password", "Password", "At least 8 characters. Tell it to the user; they sign in with it.", p.Errors).Render(templ.WithChildren(ctx, templ_7745c5c3_Var19), templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = field("password", "Password", passwordRule+" Tell it to the user; they sign in with it.", p.Errors).Render(templ.WithChildren(ctx, templ_7745c5c3_Var19), templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -540,7 +540,7 @@ func UserPage(p UserPageProps) templ.Component {
 				}
 				return nil
 			})
-			templ_7745c5c3_Err = field("password", "New password", "At least 8 characters. Every session of this user ends and their API tokens are revoked.", p.Errors).Render(templ.WithChildren(ctx, templ_7745c5c3_Var25), templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = field("password", "New password", passwordRule+" Every session of this user ends and their API tokens are revoked.", p.Errors).Render(templ.WithChildren(ctx, templ_7745c5c3_Var25), templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -157,7 +157,7 @@ func bootstrapAdmin(ctx context.Context, st *store.Store, log io.Writer) error {
 		password, printed = base64.RawURLEncoding.EncodeToString(b), true
 	}
 	if err := st.CreateUser(ctx, &store.User{Username: "admin", Password: password, Admin: true}); err != nil {
-		return fmt.Errorf("create admin: %w", err)
+		return fmt.Errorf("create admin: %s", describe(err))
 	}
 	if printed {
 		fmt.Fprintf(log, "created user admin with password %s (shown once; set IMAGEHUB_ADMIN_PASSWORD to choose it)\n", password)
