@@ -119,6 +119,7 @@ func authzMatrix() map[string]authzRow {
 	return map[string]authzRow{
 		// Public.
 		"GET /healthz":          {want: expect{200, 200, 200, 200, 200}},
+		"GET /metrics":          {want: adminAPI(200)},
 		"GET /static/*":         {want: expect{200, 200, 200, 200, 200}},
 		"GET /":                 {want: expect{303, 303, 303, 303, 303}},
 		"GET /login":            {want: expect{200, 303, 303, 303, 303}},

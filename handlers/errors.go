@@ -103,9 +103,12 @@ func wantsJSON(c echo.Context) bool {
 	return strings.HasPrefix(accept, echo.MIMEApplicationJSON)
 }
 
-// isAPI reports whether the request is for the JSON API.
+// isAPI reports whether the request is for a machine: the JSON API or the
+// metrics. Such requests get errors in JSON (an anonymous one 401, not the
+// sign-in page) and never a page.
 func isAPI(c echo.Context) bool {
-	return strings.HasPrefix(c.Request().URL.Path, "/api/")
+	p := c.Request().URL.Path
+	return strings.HasPrefix(p, "/api/") || p == metricsPath
 }
 
 // isHTMX reports whether htmx made the request (and expects a fragment). A

@@ -73,6 +73,7 @@ func newTestEnv(t *testing.T, configure ...func(*Config)) *testEnv {
 		Builds:         env.queue,
 		Logs:           buildlog.NewHub(logDir),
 		RegistryPrefix: "registry.test/imagehub",
+		Metrics:        http.HandlerFunc(serveTestMetrics),
 	}
 	for _, f := range configure {
 		f(&cfg)
@@ -85,6 +86,11 @@ func newTestEnv(t *testing.T, configure ...func(*Config)) *testEnv {
 	env.http = httptest.NewServer(srv.Handler())
 	t.Cleanup(env.http.Close)
 	return env
+}
+
+// serveTestMetrics stands in for the metrics, which handlers/metrics tests.
+func serveTestMetrics(w http.ResponseWriter, _ *http.Request) {
+	io.WriteString(w, "# test metrics\n")
 }
 
 // testNormalize mirrors remote.NormalizeReference: the containers/image

@@ -148,7 +148,11 @@ func TestLogViewersAreBounded(t *testing.T) {
 	if streams != 20 {
 		t.Fatalf("%d streams started, want 20 (and 10 refused)", streams)
 	}
+	if n := env.server.LogViewers(); n != 20 {
+		t.Errorf("LogViewers() = %d with 20 streams open, want 20", n)
+	}
 	// Whoever holds 10 streams may not open an eleventh, to any build.
+	more := 10 - len(holder.streams) // the holder's streams of the other build
 	for len(holder.streams) < 10 {
 		if status, msg := holder.open(builds[1]); status != http.StatusOK {
 			t.Fatalf("stream %d of one user: %d %q", len(holder.streams)+1, status, msg)
@@ -170,6 +174,10 @@ func TestLogViewersAreBounded(t *testing.T) {
 			t.Fatalf("after a stream ended: %d %q", status, msg)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	// One stream ended and another took its place.
+	if n := env.server.LogViewers(); n != 20+more {
+		t.Errorf("LogViewers() = %d, want %d", n, 20+more)
 	}
 }
 

@@ -25,6 +25,7 @@ type logViewers struct {
 	mu     sync.Mutex
 	builds map[int64]int
 	users  map[string]int
+	open   int // streams in all
 }
 
 func newLogViewers(perBuild, perUser int) *logViewers {
@@ -52,6 +53,7 @@ func (v *logViewers) acquire(build int64, user string) (release func(), err erro
 	}
 	v.builds[build]++
 	v.users[user]++
+	v.open++
 	var once sync.Once
 	return func() { once.Do(func() { v.release(build, user) }) }, nil
 }
@@ -65,4 +67,16 @@ func (v *logViewers) release(build int64, user string) {
 	if v.users[user]--; v.users[user] <= 0 {
 		delete(v.users, user)
 	}
+	v.open--
 }
+
+// count is the number of live log streams open now.
+func (v *logViewers) count() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.open
+}
+
+// LogViewers is the number of live log streams open now (a gauge of the
+// metrics).
+func (s *Server) LogViewers() int { return s.viewers.count() }

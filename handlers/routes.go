@@ -69,6 +69,7 @@ func (s *Server) routeTable() []route {
 	)
 	return []route{
 		{get, "/healthz", public, s.healthz},
+		{get, metricsPath, admin, s.metrics},
 		{get, "/static/*", public, s.staticFiles()},
 		{get, "/", public, s.home},
 		{get, "/login", public, s.loginForm},

@@ -23,7 +23,7 @@ func fillParams(path string) string {
 
 // TestRoutesRefuseAnonymous walks the whole route table without signing in:
 // nothing may succeed but the sign-in form, the health check and the static
-// files; admin pages send to /login and the API answers 401.
+// files; admin pages send to /login and the API and the metrics answer 401.
 func TestRoutesRefuseAnonymous(t *testing.T) {
 	env := newTestEnv(t)
 	env.mustCreateImage(testImage("x"))
@@ -52,7 +52,7 @@ func TestRoutesRefuseAnonymous(t *testing.T) {
 		}
 		loc := res.Header.Get("Location")
 		switch {
-		case strings.HasPrefix(r.Path, "/api/"):
+		case strings.HasPrefix(r.Path, "/api/"), r.Path == metricsPath:
 			if res.StatusCode != http.StatusUnauthorized {
 				t.Errorf("%s: %d, want 401", key, res.StatusCode)
 			}

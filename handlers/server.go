@@ -95,6 +95,12 @@ type Config struct {
 	// refused with 429. Zero means DefaultLogViewersPerBuild and
 	// DefaultLogViewersPerUser.
 	LogViewersPerBuild, LogViewersPerUser int
+	// Requests is told of every request answered (the metrics); nil tells
+	// nobody.
+	Requests RequestObserver
+	// Metrics serves GET /metrics to administrators (the Prometheus text
+	// format); nil answers 404 there.
+	Metrics http.Handler
 }
 
 // BuildQueue is what the web layer needs of the build queue: to be told a
@@ -126,6 +132,10 @@ type Server struct {
 	sessionName string
 	// viewers counts the live log streams (log_viewers.go).
 	viewers *logViewers
+	// requests is told of every request answered; metricsHandler serves
+	// /metrics (observe.go).
+	requests       RequestObserver
+	metricsHandler http.Handler
 	// now is the clock of sign-in limits and session expiry; tests move it.
 	now    func() time.Time
 	routes []route
@@ -181,6 +191,10 @@ func New(cfg Config) (*Server, error) {
 		viewers:    newLogViewers(cfg.LogViewersPerBuild, cfg.LogViewersPerUser),
 		now:        wallClock,
 	}
+	s.requests, s.metricsHandler = cfg.Requests, cfg.Metrics
+	if s.requests == nil {
+		s.requests = nopRequests{}
+	}
 	s.checkPassword = s.store.Authenticate
 	s.sessionName = sessionName
 	if cfg.Secure {
@@ -213,7 +227,7 @@ func (s *Server) newEcho() *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = s.clientAddr
-	e.Use(s.recoverPanic, s.securityHeaders, limitBody, s.authenticate)
+	e.Use(s.observeRequest, s.recoverPanic, s.securityHeaders, limitBody, s.authenticate)
 	for _, r := range s.routes {
 		e.Add(r.Method, r.Path, r.Handler, s.requireAccess(r.Access), readBody, s.checkCSRF)
 	}

@@ -142,6 +142,13 @@ func (s *Store) ListBuildsByStatus(ctx context.Context, states ...BuildStatus) (
 	return queryBuilds(ctx, s.db, ` WHERE b.status IN (`+placeholders(len(states))+`) ORDER BY b.id`, args...)
 }
 
+// CountBuilds returns how many builds are in state st (an index lookup).
+func (s *Store) CountBuilds(ctx context.Context, st BuildStatus) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM builds WHERE status = ?`, st).Scan(&n)
+	return n, err
+}
+
 // StartBuild moves a queued build to running.
 func (s *Store) StartBuild(ctx context.Context, id int64) error {
 	return s.moveBuild(ctx, id, `UPDATE builds SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued'`,

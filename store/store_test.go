@@ -308,7 +308,19 @@ func TestBuildLifecycle(t *testing.T) {
 	}
 	b, err := s.CreateBuild(ctx, "custom", *img.Recipe, "127.0.0.1:5000/imagehub/custom:abc")
 	mustNoErr(t, err)
+	countBuilds := func(st store.BuildStatus) int {
+		t.Helper()
+		n, err := s.CountBuilds(ctx, st)
+		mustNoErr(t, err)
+		return n
+	}
+	if q, r := countBuilds(store.BuildQueued), countBuilds(store.BuildRunning); q != 1 || r != 0 {
+		t.Errorf("before its start: %d queued, %d running; want 1, 0", q, r)
+	}
 	mustNoErr(t, s.StartBuild(ctx, b.ID))
+	if q, r := countBuilds(store.BuildQueued), countBuilds(store.BuildRunning); q != 0 || r != 1 {
+		t.Errorf("after its start: %d queued, %d running; want 0, 1", q, r)
+	}
 	if err := s.StartBuild(ctx, b.ID); store.ErrorCode(err) != store.ECONFLICT {
 		t.Errorf("start twice: %v", err)
 	}

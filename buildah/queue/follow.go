@@ -36,6 +36,7 @@ func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job 
 	defer deadline.Stop()
 
 	var done *workerspec.Event
+	var pushStarted time.Time
 	var waitErr error
 	limit := "" // why a limit stopped the worker, when one did
 	events, stop, full := job.Events(), a.stop, capped.full
@@ -46,10 +47,16 @@ func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job 
 				events = nil
 				continue
 			}
-			if ev.Phase == workerspec.PhaseDone {
+			switch ev.Phase {
+			case workerspec.PhasePushing:
+				pushStarted = time.Now()
+				q.recordPushing(ctx, b.ID)
+			case workerspec.PhaseDone:
 				done = &ev
+				if !pushStarted.IsZero() {
+					q.cfg.Observer.PushFinished(time.Since(pushStarted))
+				}
 			}
-			q.onEvent(ctx, b.ID, ev)
 		case waitErr = <-exited:
 			exited = nil
 		case <-stop:
@@ -109,11 +116,8 @@ func formatSize(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
-// onEvent records a worker's progress.
-func (q *Queue) onEvent(ctx context.Context, id int64, ev workerspec.Event) {
-	if ev.Phase != workerspec.PhasePushing {
-		return
-	}
+// recordPushing records that a build's worker began to push.
+func (q *Queue) recordPushing(ctx context.Context, id int64) {
 	if err := q.cfg.Store.SetBuildPhase(ctx, id, store.BuildPushing); err != nil {
 		q.cfg.Logger.Error("recording build phase", "build", id, "err", err)
 	}

@@ -74,6 +74,8 @@ type Config struct {
 	// Logger gets what goes wrong outside any build's log; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Observer is told how builds end (metrics); nil tells nobody.
+	Observer Observer
 }
 
 // withDefaults fills the zero fields of c.
@@ -95,6 +97,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 	return c
 }
@@ -335,6 +340,9 @@ func (q *Queue) removeTmpDir(id int64) {
 func (q *Queue) endInactive(ctx context.Context, b *store.Build, st store.BuildStatus, reason, line string) error {
 	q.appendLog(b.ID, line)
 	err := q.cfg.Store.FinishBuild(ctx, b.ID, st, "", reason)
+	if err == nil {
+		q.cfg.Observer.BuildFinished(st, 0)
+	}
 	return errors.Join(err, q.cfg.Logs.Close(b.ID, st))
 }
 
@@ -364,6 +372,7 @@ func failed(format string, args ...any) outcome {
 // run runs one build to its end and records how it ended.
 func (q *Queue) run(ctx context.Context, a *activeBuild, b *store.Build) {
 	defer q.release(a)
+	started := time.Now()
 	log := q.openLog(b.ID)
 	fmt.Fprintf(log, "imagehub: build %d of image %s started\n", b.ID, b.Image)
 	o := q.execute(ctx, a, b, log)
@@ -373,6 +382,8 @@ func (q *Queue) run(ctx context.Context, a *activeBuild, b *store.Build) {
 	}
 	if err := q.cfg.Store.FinishBuild(ctx, b.ID, o.status, o.digest, o.reason); err != nil {
 		q.cfg.Logger.Error("recording the end of a build", "build", b.ID, "status", o.status, "err", err)
+	} else {
+		q.cfg.Observer.BuildFinished(o.status, time.Since(started))
 	}
 	if err := q.cfg.Logs.Close(b.ID, o.status); err != nil {
 		q.cfg.Logger.Error("closing build log", "build", b.ID, "err", err)

@@ -20,6 +20,14 @@ import (
 // the keys, build logs, the image storage and the embedded registry.
 type dataDir string
 
+// What the data folder holds, by name (below the folder).
+const (
+	databaseFile   = "imagehub.db"
+	buildsFolder   = "builds"   // a folder per build: its log
+	registryFolder = "registry" // the embedded registry's storage
+	tmpFolder      = "tmp"      // the builds' temporary folders
+)
+
 func (d dataDir) path(elem ...string) string {
 	return filepath.Join(append([]string{string(d)}, elem...)...)
 }
@@ -38,7 +46,7 @@ func openDataDir(dir string) (dataDir, *store.Store, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	db := d.path("imagehub.db")
+	db := d.path(databaseFile)
 	if err := privateDatabase(db); err != nil {
 		return "", nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	"imagehub/buildah/remote"
 	"imagehub/buildah/workerspec"
 	"imagehub/handlers"
+	"imagehub/handlers/metrics"
 	"imagehub/store"
 )
 
@@ -42,6 +43,8 @@ type serveConfig struct {
 	groupBuildLimit        int
 	viewersPerBuild        int
 	viewersPerUser         int
+	metricsAddr            string
+	logFormat              string
 }
 
 func parseServeFlags(args []string) (c serveConfig, err error) {
@@ -63,6 +66,8 @@ func parseServeFlags(args []string) (c serveConfig, err error) {
 	fs.IntVar(&c.groupBuildLimit, "group-build-limit", envInt("IMAGEHUB_GROUP_BUILD_LIMIT", 2), "builds of one group's images that may wait or run at once; 0 means no limit (System images are not limited)")
 	fs.IntVar(&c.viewersPerBuild, "log-viewers-per-build", envInt("IMAGEHUB_LOG_VIEWERS_PER_BUILD", handlers.DefaultLogViewersPerBuild), "live log streams one build may have at once; more are refused (429)")
 	fs.IntVar(&c.viewersPerUser, "log-viewers-per-user", envInt("IMAGEHUB_LOG_VIEWERS_PER_USER", handlers.DefaultLogViewersPerUser), "live log streams one user may have open at once; more are refused (429)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", os.Getenv("IMAGEHUB_METRICS_ADDR"), "also serve /metrics, without sign-in, on this address of its own (such as 127.0.0.1:9090); empty: only on --addr, to administrators")
+	fs.StringVar(&c.logFormat, "log-format", envOr("IMAGEHUB_LOG_FORMAT", "text"), "text or json: the format of the server's log (a line per request among it)")
 	maxLogSize := fs.String("max-log-size", envOr("IMAGEHUB_MAX_LOG_SIZE", "50MiB"), "a build whose log passes this size (in bytes, KiB, MiB or GiB) is stopped and fails")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -84,6 +89,9 @@ func parseServeFlags(args []string) (c serveConfig, err error) {
 	}
 	if c.viewersPerBuild < 1 || c.viewersPerUser < 1 {
 		return c, fmt.Errorf("--log-viewers-per-build and --log-viewers-per-user must be at least 1")
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		return c, fmt.Errorf("--log-format %q must be text or json", c.logFormat)
 	}
 	if c.maxLogSize, err = parseSize(*maxLogSize); err != nil || c.maxLogSize < 1<<10 {
 		return c, fmt.Errorf("--max-log-size %q must be a size of at least 1KiB, such as 50MiB", *maxLogSize)
@@ -107,7 +115,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	a := &app{cfg: cfg, logger: slog.New(slog.NewTextHandler(stderr, nil))}
+	a := &app{cfg: cfg, logger: newLogger(cfg.logFormat, stderr)}
 	if a.data, a.store, err = openDataDir(cfg.data); err != nil {
 		return err
 	}
@@ -116,7 +124,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := bootstrapAdmin(ctx, a.store, stderr); err != nil {
 		return err
 	}
-	if err := removeOrphanBuildLogs(ctx, a.store, a.data.path("builds"), a.logger); err != nil {
+	if err := removeOrphanBuildLogs(ctx, a.store, a.data.path(buildsFolder), a.logger); err != nil {
 		a.logger.Error("removing the logs of deleted builds", "err", err)
 	}
 	// Both were read once, above; nothing started from here on inherits them.
@@ -127,6 +135,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := a.startRegistry(ctx); err != nil {
 		return err
 	}
+	a.metrics = metrics.New(a.logger)
 	queueDone, err := a.startQueue(ctx)
 	if err != nil {
 		return err
@@ -138,10 +147,17 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	a.watchMetrics(srv)
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
+	metricsDone, err := a.serveMetrics(ctx, stdout)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer func() { cancel(); <-metricsDone }()
 	fmt.Fprintf(stdout, "imagehub listening on http://%s (data in %s, pushing to %s)\n", ln.Addr(), cfg.data, a.prefix)
 	return serveHTTP(ctx, ln, srv.Handler(), defaultHTTPTimeouts())
 }
@@ -169,6 +185,9 @@ type app struct {
 
 	logs  *buildlog.Hub
 	queue *queue.Queue
+
+	// metrics are fed by the queue and the web layer (metrics.go).
+	metrics *metrics.Metrics
 }
 
 // registryAccountsFile holds the embedded registry's two accounts, with
@@ -195,7 +214,7 @@ func (a *app) startRegistry(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	reg, err := registry.StartWithAccounts(ctx, a.cfg.registryAddr, a.data.path("registry"), acc)
+	reg, err := registry.StartWithAccounts(ctx, a.cfg.registryAddr, a.data.path(registryFolder), acc)
 	if err != nil {
 		return fmt.Errorf("embedded registry on %s: %w (use --registry-addr or --registry)", a.cfg.registryAddr, err)
 	}
@@ -362,12 +381,13 @@ func (a *app) startQueue(ctx context.Context) (<-chan error, error) {
 			return nil, err
 		}
 	}
-	a.logs = buildlog.NewHub(a.data.path("builds"))
+	a.logs = buildlog.NewHub(a.data.path(buildsFolder))
 	a.queue = queue.New(queue.Config{
 		Store: a.store, Logs: a.logs, Storage: stg, Runner: queue.LocalRunner{Storage: stg},
 		Concurrency: a.cfg.concurrency, Deadline: a.cfg.deadline, PushAuth: pushAuth, Insecure: a.insecure,
 		AllowCIDRs: a.cfg.buildAllowCIDRs, Limits: a.cfg.buildLimits,
-		RegistryPullAuth: a.registryPull, TmpRoot: a.data.path("tmp"), Logger: a.logger, MaxLogSize: a.cfg.maxLogSize,
+		RegistryPullAuth: a.registryPull, TmpRoot: a.data.path(tmpFolder), Logger: a.logger, MaxLogSize: a.cfg.maxLogSize,
+		Observer: a.metrics,
 	})
 	if err := a.queue.Recover(ctx); err != nil {
 		a.logger.Error("recovering builds of the previous run", "err", err)
@@ -406,5 +426,6 @@ func (a *app) server() (*handlers.Server, error) {
 		Builds: a.queue, Logs: a.logs, RegistryPrefix: a.prefix, PushSecret: a.pullSecret,
 		TrustedProxies:     a.cfg.trustedProxies,
 		LogViewersPerBuild: a.cfg.viewersPerBuild, LogViewersPerUser: a.cfg.viewersPerUser,
+		Requests: a.metrics, Metrics: a.metrics.Handler(),
 	})
 }
