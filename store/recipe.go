@@ -50,4 +50,8 @@ type Build struct {
 	// older than the builds an image keeps them for (see PruneBuilds); nil
 	// while it has them.
 	PrunedAt *time.Time `json:"prunedAt,omitempty"`
+	// Waiting is what a queued build waits for while something holds the
+	// queue ("waiting for disk space: …"). The queue says it and the web
+	// layer fills it in; the store never keeps it.
+	Waiting string `json:"waiting,omitempty"`
 }
