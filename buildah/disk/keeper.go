@@ -142,14 +142,14 @@ func (k *Keeper) Hold() string {
 
 // Run applies the retention of builds to every image once (for builds that
 // ended before a lower --keep-builds, say), then asks for the registry's
-// garbage collection every GCInterval, counted from the last one, until ctx
-// ends.
+// garbage collection every GCInterval, counted from the last one (or from
+// now, before the first), until ctx ends.
 func (k *Keeper) Run(ctx context.Context) {
 	k.retainAll(ctx)
 	if k.cfg.Registry == nil || k.cfg.Queue == nil || k.cfg.GCInterval <= 0 {
 		return
 	}
-	var asked time.Time
+	asked := time.Now()
 	for {
 		last := asked
 		if run := k.LastGC(); run != nil && run.At.After(last) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"imagehub/buildah/buildlog"
+	"imagehub/buildah/disk"
 	"imagehub/buildah/queue"
 	"imagehub/buildah/registry"
 	"imagehub/buildah/remote"
@@ -42,6 +43,7 @@ type serveConfig struct {
 	groupBuildLimit        int
 	viewersPerBuild        int
 	viewersPerUser         int
+	disk                   diskSettings
 }
 
 func parseServeFlags(args []string) (c serveConfig, err error) {
@@ -64,7 +66,11 @@ func parseServeFlags(args []string) (c serveConfig, err error) {
 	fs.IntVar(&c.viewersPerBuild, "log-viewers-per-build", envInt("IMAGEHUB_LOG_VIEWERS_PER_BUILD", handlers.DefaultLogViewersPerBuild), "live log streams one build may have at once; more are refused (429)")
 	fs.IntVar(&c.viewersPerUser, "log-viewers-per-user", envInt("IMAGEHUB_LOG_VIEWERS_PER_USER", handlers.DefaultLogViewersPerUser), "live log streams one user may have open at once; more are refused (429)")
 	maxLogSize := fs.String("max-log-size", envOr("IMAGEHUB_MAX_LOG_SIZE", "50MiB"), "a build whose log passes this size (in bytes, KiB, MiB or GiB) is stopped and fails")
+	diskFlags := addDiskFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if c.disk, err = diskFlags.parse(); err != nil {
 		return c, err
 	}
 	if c.buildAllowCIDRs, err = parseAllowCIDRs(*allow); err != nil {
@@ -169,6 +175,10 @@ type app struct {
 
 	logs  *buildlog.Hub
 	queue *queue.Queue
+	// registryAdmin deletes from the embedded registry's storage (nil with
+	// --registry); disk keeps the disk bounded (disk.go).
+	registryAdmin *registry.Admin
+	disk          *disk.Keeper
 }
 
 // registryAccountsFile holds the embedded registry's two accounts, with
@@ -205,6 +215,10 @@ func (a *app) startRegistry(ctx context.Context) error {
 		return fmt.Errorf("the embedded registry's pull secret: %v", describe(err))
 	}
 	a.logger.Info("embedded registry", "addr", reg.Addr(), "pullSecret", embeddedPullSecret)
+	if a.registryAdmin, err = registry.OpenAdmin(ctx, a.data.path("registry")); err != nil {
+		reg.Close()
+		return err
+	}
 	a.prefix, a.insecure = reg.Addr()+"/imagehub", append(a.insecure, reg.Addr())
 	a.pushAuth = &remote.Auth{Username: acc.Push.Username, Password: acc.Push.Password}
 	a.registryPull = &remote.Auth{Username: acc.Pull.Username, Password: acc.Pull.Password}
@@ -368,7 +382,13 @@ func (a *app) startQueue(ctx context.Context) (<-chan error, error) {
 		Concurrency: a.cfg.concurrency, Deadline: a.cfg.deadline, PushAuth: pushAuth, Insecure: a.insecure,
 		AllowCIDRs: a.cfg.buildAllowCIDRs, Limits: a.cfg.buildLimits,
 		RegistryPullAuth: a.registryPull, TmpRoot: a.data.path("tmp"), Logger: a.logger, MaxLogSize: a.cfg.maxLogSize,
+		// The disk keeper is made next, before the queue runs.
+		Hold: func() string { return a.disk.Hold() }, Finished: func(ctx context.Context, b *store.Build) { a.disk.BuildFinished(ctx, b) },
+		CacheSize: a.cfg.disk.cacheSize,
 	})
+	if err := a.startDiskKeeper(ctx); err != nil {
+		return nil, err
+	}
 	if err := a.queue.Recover(ctx); err != nil {
 		a.logger.Error("recovering builds of the previous run", "err", err)
 	}
@@ -403,7 +423,7 @@ func (a *app) server() (*handlers.Server, error) {
 	return handlers.New(handlers.Config{
 		Store: a.store, HashKey: keys[:32], BlockKey: keys[32:], Secure: a.cfg.secureCookies, Logger: a.logger,
 		Inspect: outbound.Inspect, Normalize: remote.NormalizeReference, InsecureRegistries: a.insecure,
-		Builds: a.queue, Logs: a.logs, RegistryPrefix: a.prefix, PushSecret: a.pullSecret,
+		Builds: a.queue, Logs: a.logs, RegistryPrefix: a.prefix, PushSecret: a.pullSecret, Disk: a.disk,
 		TrustedProxies:     a.cfg.trustedProxies,
 		LogViewersPerBuild: a.cfg.viewersPerBuild, LogViewersPerUser: a.cfg.viewersPerUser,
 	})
