@@ -49,17 +49,16 @@ func (q *fakeQueue) CacheUsage(context.Context) (workerspec.CacheResult, error) 
 // diskEnv is a Keeper over a real store, real logs and a real embedded
 // registry with its accounts.
 type diskEnv struct {
-	k        *Keeper
-	st       *store.Store
-	logs     *buildlog.Hub
-	queue    *fakeQueue
-	reg      *registry.Server
-	regDir   string
-	push     *remote.Auth
-	pull     *remote.Auth
-	prefix   string
-	data     string
-	freeDisk int64
+	k      *Keeper
+	st     *store.Store
+	logs   *buildlog.Hub
+	queue  *fakeQueue
+	reg    *registry.Server
+	regDir string
+	push   *remote.Auth
+	pull   *remote.Auth
+	prefix string
+	data   string
 }
 
 func newDiskEnv(t *testing.T, tweak func(*Config)) *diskEnv {

@@ -112,18 +112,18 @@ func CleanCache(s workerspec.Storage, c workerspec.CacheCleanup) (workerspec.Cac
 	if err != nil {
 		return workerspec.CacheResult{}, err
 	}
-	size := before
-	if removed > 0 {
-		if size, err = mounts.DiskUsage(s.GraphRoot); err != nil {
-			return workerspec.CacheResult{}, err
+	if c.Limit > 0 {
+		size := before
+		if removed > 0 {
+			if size, err = mounts.DiskUsage(s.GraphRoot); err != nil {
+				return workerspec.CacheResult{}, err
+			}
 		}
-	}
-	if c.Limit > 0 && size > c.Limit {
-		n, after, err := evict(store, s.GraphRoot, size, c)
+		n, err := evict(store, s.GraphRoot, size, c)
 		if err != nil {
 			return workerspec.CacheResult{}, err
 		}
-		removed, size = removed+n, after
+		removed += n
 	}
 	if err := store.GarbageCollect(); err != nil {
 		return workerspec.CacheResult{}, fmt.Errorf("removing what no image uses: %w", err)
@@ -173,12 +173,15 @@ func removeRepositories(store storage.Store, repos []string) (int, error) {
 	return removed, nil
 }
 
-// evict removes the least recently used images until the cache takes no
-// more than c.Limit, and returns how many it removed and the size after.
-func evict(store storage.Store, graphRoot string, size int64, c workerspec.CacheCleanup) (int, int64, error) {
+// evict removes the least recently used images while the cache, of size
+// bytes now, takes more than c.Limit, and returns how many it removed.
+func evict(store storage.Store, graphRoot string, size int64, c workerspec.CacheCleanup) (int, error) {
+	if size <= c.Limit {
+		return 0, nil
+	}
 	images, err := store.Images()
 	if err != nil {
-		return 0, size, fmt.Errorf("listing images: %w", err)
+		return 0, fmt.Errorf("listing images: %w", err)
 	}
 	used := lastUses(graphRoot, images)
 	slices.SortFunc(images, func(a, b storage.Image) int {
@@ -194,16 +197,16 @@ func evict(store storage.Store, graphRoot string, size int64, c workerspec.Cache
 		if errors.Is(err, storage.ErrImageUsedByContainer) {
 			continue
 		} else if err != nil {
-			return removed, size, fmt.Errorf("removing image %s: %w", shortID(img.ID), err)
+			return removed, fmt.Errorf("removing image %s: %w", shortID(img.ID), err)
 		}
 		removed++
 		if len(layers) > 0 {
 			if size, err = mounts.DiskUsage(graphRoot); err != nil {
-				return removed, size, err
+				return removed, err
 			}
 		}
 	}
-	return removed, size, nil
+	return removed, nil
 }
 
 // lastUses is when each image was last used: its file in useDir, or when
