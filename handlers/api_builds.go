@@ -37,7 +37,7 @@ func (s *Server) apiRebuild(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusAccepted, b)
+	return c.JSON(http.StatusAccepted, s.withWaiting(b)[0])
 }
 
 // apiImageBuilds lists an image's builds, newest first.
@@ -46,7 +46,7 @@ func (s *Server) apiImageBuilds(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, newList(bs, len(bs)))
+	return c.JSON(http.StatusOK, newList(s.withWaiting(bs...), len(bs)))
 }
 
 // buildParam reads the :id of a build route; a malformed id is a missing build.
@@ -68,7 +68,7 @@ func (s *Server) apiGetBuild(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, b)
+	return c.JSON(http.StatusOK, s.withWaiting(b)[0])
 }
 
 // apiCancelBuild cancels a queued or running build: 200 with the build as
@@ -97,9 +97,14 @@ func (s *Server) apiBuildLog(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// Subscribing to an unknown build would wait for lines forever.
-	if _, err := s.store.FindBuild(c.Request().Context(), id); err != nil {
+	// Subscribing to an unknown build would wait for lines forever, and so
+	// would subscribing to a build whose log was deleted.
+	b, err := s.store.FindBuild(c.Request().Context(), id)
+	if err != nil {
 		return err
+	}
+	if b.PrunedAt != nil {
+		return store.Errorf(store.ENOTFOUND, "The log of build %d was deleted: imagehub keeps the logs of the newest builds of each image only (--keep-builds).", id)
 	}
 	if wantsEventStream(c.Request()) {
 		release, err := s.viewers.acquire(id, currentUser(c).Username)

@@ -109,7 +109,7 @@ func (s *Server) apiCreateImage(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusCreated, imageBody{Image: img, LatestBuild: b})
+		return c.JSON(http.StatusCreated, imageBody{Image: img, LatestBuild: s.withWaiting(b)[0]})
 	}
 	if err := s.checkImageChange(c, ch); err != nil {
 		return err
@@ -186,7 +186,7 @@ func (s *Server) withLatestBuild(c echo.Context, img *store.Image) (imageBody, e
 	}
 	bs, err := s.store.ListBuilds(c.Request().Context(), img.Name)
 	if err == nil && len(bs) > 0 {
-		body.LatestBuild = bs[0]
+		body.LatestBuild = s.withWaiting(bs[0])[0]
 	}
 	return body, err
 }

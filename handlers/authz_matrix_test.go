@@ -183,6 +183,12 @@ func authzMatrix() map[string]authzRow {
 			params: map[string]string{"username": "admin"}, body: form("admin", "false")},
 		"DELETE /admin/users/:username | self": {want: expect{303, 403, 403, 403, 409}, params: map[string]string{"username": "admin"}},
 
+		// The disk page and the registry's garbage collection.
+		"GET /admin/disk":      {want: adminPage(200)},
+		"POST /admin/disk/gc":  {want: adminPage(303)},
+		"GET /api/v1/disk":     {want: adminAPI(200)},
+		"POST /api/v1/disk/gc": {want: adminAPI(202)},
+
 		// API tokens: everyone their own; an administrator all.
 		"GET /account/tokens":             {want: userPage(200)},
 		"POST /account/tokens":            {want: userPage(201), body: form("name", "ci", "scope", "read")},

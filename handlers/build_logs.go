@@ -7,31 +7,40 @@ import (
 	"imagehub/store"
 )
 
-// buildsOf lists the builds of the named images, so that their log folders
-// can be removed once the images are deleted (the store deletes the builds
-// with their image).
-func (s *Server) buildsOf(ctx context.Context, images ...string) ([]*store.Build, error) {
+// leftovers is what deleting images leaves behind: their names, and their
+// builds (the store deletes the builds with their images), listed before
+// the deletion so that their log folders can be removed after it.
+type leftovers struct {
+	images []string
+	builds []*store.Build
+}
+
+// leftoversOf lists the builds of the named images.
+func (s *Server) leftoversOf(ctx context.Context, images ...string) (leftovers, error) {
+	l := leftovers{images: images}
 	if s.logs == nil {
-		return nil, nil
+		return l, nil
 	}
-	var out []*store.Build
 	for _, name := range images {
 		bs, err := s.store.ListBuilds(ctx, name)
 		if err != nil {
-			return nil, err
+			return l, err
 		}
-		out = append(out, bs...)
+		l.builds = append(l.builds, bs...)
 	}
-	return out, nil
+	return l, nil
 }
 
-// removeBuildLogs removes the log folders of deleted builds that had
-// finished. A build that was still active when it was listed keeps its
-// folder: its worker or the queue may still write there, and the server
-// removes folders that belong to no build at its next start. Build ids are
-// never reused, so a folder left behind cannot become another build's log.
-func (s *Server) removeBuildLogs(builds []*store.Build) {
-	for _, b := range builds {
+// removeLeftovers removes what deleted images left behind: the log folders
+// of their builds that had finished, and, through the disk keeper, their
+// tags in the embedded registry and their images in the layer cache.
+//
+// A build that was still active when it was listed keeps its folder: its
+// worker or the queue may still write there, and the server removes folders
+// that belong to no build at its next start. Build ids are never reused, so
+// a folder left behind cannot become another build's log.
+func (s *Server) removeLeftovers(ctx context.Context, l leftovers) {
+	for _, b := range l.builds {
 		if b.Status.Active() {
 			continue
 		}
@@ -39,24 +48,24 @@ func (s *Server) removeBuildLogs(builds []*store.Build) {
 			s.log.Error("removing a deleted build's log", "build", b.ID, "err", err)
 		}
 	}
+	if s.disk != nil && len(l.images) > 0 {
+		s.disk.ImagesDeleted(ctx, l.images...)
+	}
 }
 
-// groupBuilds lists the builds of a group's own images, which are deleted
-// with the group.
-func (s *Server) groupBuilds(ctx context.Context, group string) ([]*store.Build, error) {
-	if s.logs == nil {
-		return nil, nil
-	}
+// groupLeftovers lists the own images of a group, which are deleted with
+// the group, and their builds.
+func (s *Server) groupLeftovers(ctx context.Context, group string) (leftovers, error) {
 	if _, err := s.store.FindGroup(ctx, group); err != nil {
-		return nil, err
+		return leftovers{}, err
 	}
 	imgs, _, err := s.store.ListImages(ctx, store.ImageFilter{Owner: group})
 	if err != nil {
-		return nil, err
+		return leftovers{}, err
 	}
 	names := make([]string, len(imgs))
 	for i, img := range imgs {
 		names[i] = img.Name
 	}
-	return s.buildsOf(ctx, names...)
+	return s.leftoversOf(ctx, names...)
 }

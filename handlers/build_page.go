@@ -37,7 +37,7 @@ func (s *Server) buildPage(c echo.Context) error {
 	}
 	sc := scopeOf(c)
 	return render(c, http.StatusOK, views.BuildPage(views.BuildPageProps{
-		Page: s.page(c, "Build #"+strconv.FormatInt(b.ID, 10)+" of "+img.DisplayName, sc.Nav()), Scope: sc, Build: b, Image: img,
+		Page: s.page(c, "Build #"+strconv.FormatInt(b.ID, 10)+" of "+img.DisplayName, sc.Nav()), Scope: sc, Build: s.withWaiting(b)[0], Image: img,
 	}))
 }
 

@@ -65,6 +65,21 @@ func (s *Server) queueBuild(ctx context.Context, img *store.Image, r store.Recip
 	return b, nil
 }
 
+// withWaiting fills in what queued builds wait for, when something holds
+// the queue (BuildQueue.Waiting), and returns them.
+func (s *Server) withWaiting(bs ...*store.Build) []*store.Build {
+	if s.builds == nil {
+		return bs
+	}
+	waiting := s.builds.Waiting()
+	for _, b := range bs {
+		if b != nil && b.Status == store.BuildQueued {
+			b.Waiting = waiting
+		}
+	}
+	return bs
+}
+
 // cancelBuild stops a build. Without a queue (a server that does not build)
 // a queued build is simply marked cancelled.
 func (s *Server) cancelBuild(ctx context.Context, id int64) error {

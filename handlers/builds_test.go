@@ -10,15 +10,44 @@ import (
 	"sync"
 	"testing"
 
+	"imagehub/buildah/workerspec"
 	"imagehub/store"
 )
 
 // fakeQueue records what the web layer asks of the build queue; a cancel
-// marks the build cancelled in the real store, as the queue would.
+// marks the build cancelled in the real store, as the queue would. As the
+// disk keeper's queue, it runs a chore at once and records what the layer
+// cache is asked to forget.
 type fakeQueue struct {
-	store    *store.Store
-	mu       sync.Mutex
-	notified int
+	store     *store.Store
+	mu        sync.Mutex
+	notified  int
+	waiting   string
+	chores    []string
+	forgotten []string
+}
+
+func (q *fakeQueue) Waiting() string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.waiting
+}
+
+func (q *fakeQueue) Do(name string, _ bool, run func(context.Context) error) {
+	q.mu.Lock()
+	q.chores = append(q.chores, name)
+	q.mu.Unlock()
+	run(context.Background())
+}
+
+func (q *fakeQueue) ForgetImages(repos ...string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.forgotten = append(q.forgotten, repos...)
+}
+
+func (q *fakeQueue) CacheUsage(context.Context) (workerspec.CacheResult, error) {
+	return workerspec.CacheResult{Size: 3 << 30, Images: 7}, nil
 }
 
 func (q *fakeQueue) Notify() {

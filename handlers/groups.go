@@ -57,17 +57,17 @@ func (s *Server) renameGroup(c echo.Context) error {
 }
 
 // deleteGroup deletes a group with its memberships, grants and own images
-// (see deleted), and the logs of those images' builds.
+// (see deleted), and what those images leave behind (removeLeftovers).
 func (s *Server) deleteGroup(c echo.Context) error {
 	ctx, name := c.Request().Context(), c.Param("group")
-	builds, err := s.groupBuilds(ctx, name)
+	left, err := s.groupLeftovers(ctx, name)
 	if err != nil {
 		return err
 	}
 	if err := s.store.DeleteGroup(ctx, name); err != nil {
 		return err
 	}
-	s.removeBuildLogs(builds)
+	s.removeLeftovers(ctx, left)
 	return s.deleted(c, "Group "+name+" deleted.", "/admin/groups")
 }
 

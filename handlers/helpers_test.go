@@ -18,6 +18,8 @@ import (
 	"go.podman.io/image/v5/docker/reference"
 
 	"imagehub/buildah/buildlog"
+	"imagehub/buildah/disk"
+	"imagehub/buildah/registry"
 	"imagehub/buildah/remote"
 	"imagehub/store"
 )
@@ -61,11 +63,23 @@ func newTestEnv(t *testing.T, configure ...func(*Config)) *testEnv {
 		}
 	}
 	env := &testEnv{t: t, store: st, queue: &fakeQueue{store: st}, dbPath: dbPath, logDir: logDir}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := buildlog.NewHub(logDir)
+	admin, err := registry.OpenAdmin(ctx, filepath.Join(t.TempDir(), "registry"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keeper, err := disk.New(disk.Config{Store: st, Logs: logs, Queue: env.queue, Registry: admin, RegistryPrefix: "registry.test/imagehub",
+		DataDir: t.TempDir(), KeepBuilds: disk.DefaultKeepBuilds, GCInterval: disk.DefaultGCInterval, MinFreeDisk: disk.DefaultMinFreeDisk,
+		CacheSize: disk.DefaultCacheSize, FreeSpace: func() (int64, error) { return 42 << 30, nil }, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := Config{
 		Store:     st,
 		HashKey:   []byte(strings.Repeat("h", 32)),
 		BlockKey:  []byte(strings.Repeat("b", 32)),
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:    logger,
 		Normalize: testNormalize,
 		Inspect:   env.fakeInspect,
 		// Builds are recorded as queued; fakeQueue stands in for the queue,
@@ -74,6 +88,7 @@ func newTestEnv(t *testing.T, configure ...func(*Config)) *testEnv {
 		Logs:           buildlog.NewHub(logDir),
 		RegistryPrefix: "registry.test/imagehub",
 		Metrics:        http.HandlerFunc(serveTestMetrics),
+		Disk:           keeper,
 	}
 	for _, f := range configure {
 		f(&cfg)

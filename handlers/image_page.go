@@ -24,7 +24,7 @@ func (s *Server) imagePage(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		p.Active = active[img.Name]
+		p.Active = s.withWaiting(active[img.Name])[0]
 	}
 	return render(c, http.StatusOK, views.ImagePage(p))
 }

@@ -143,6 +143,10 @@ func (s *Server) routeTable() []route {
 		{del, "/admin/users/:username", admin, s.deleteUser},
 		{post, "/admin/users/:username/delete", admin, s.deleteUser},
 
+		// What imagehub keeps on disk, and the registry's garbage collection.
+		{get, "/admin/disk", admin, s.diskPage},
+		{post, "/admin/disk/gc", admin, s.collectGarbageForm},
+
 		// The signed-in user's API tokens (an administrator's page lists all).
 		{get, "/account/tokens", user, s.tokensPage},
 		{post, "/account/tokens", user, s.createTokenForm},
@@ -179,5 +183,7 @@ func (s *Server) routeTable() []route {
 		{post, "/api/v1/tokens", user, s.apiCreateToken},
 		{del, "/api/v1/tokens/:id", user, s.revokeToken},
 		{get, "/api/v1/me/images", user, s.apiMyImages},
+		{get, "/api/v1/disk", admin, s.apiGetDisk},
+		{post, "/api/v1/disk/gc", admin, s.apiCollectGarbage},
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"imagehub/buildah/buildlog"
+	"imagehub/buildah/disk"
 	"imagehub/buildah/remote"
 	"imagehub/store"
 )
@@ -90,6 +91,10 @@ type Config struct {
 	// client's and X-Forwarded-For is ignored. The sign-in limits count per
 	// client address.
 	TrustedProxies []*net.IPNet
+	// Disk keeps the disk bounded: a deleted image's tags and cache images
+	// go, and the disk page (/admin/disk) reports and collects the
+	// registry's garbage. Nil: nothing is freed, and the page says so.
+	Disk *disk.Keeper
 	// LogViewersPerBuild and LogViewersPerUser bound the live log streams
 	// open at once to one build and by one user; past them a stream is
 	// refused with 429. Zero means DefaultLogViewersPerBuild and
@@ -104,10 +109,13 @@ type Config struct {
 }
 
 // BuildQueue is what the web layer needs of the build queue: to be told a
-// build is waiting, and to cancel one.
+// build is waiting, to cancel one, and what holds queued builds.
 type BuildQueue interface {
 	Notify()
 	Cancel(ctx context.Context, id int64) error
+	// Waiting says what queued builds wait for ("waiting for disk space:
+	// …"), or "" when nothing holds them but the concurrency limit.
+	Waiting() string
 }
 
 // Server holds the web layer's dependencies and its route table.
@@ -119,6 +127,7 @@ type Server struct {
 	normalize  NormalizeFunc
 	insecure   map[string]bool
 	builds     BuildQueue
+	disk       *disk.Keeper
 	logs       *buildlog.Hub
 	registry   string
 	pushSecret string
@@ -184,6 +193,7 @@ func New(cfg Config) (*Server, error) {
 		normalize:  portChecked(cfg.Normalize),
 		insecure:   map[string]bool{},
 		builds:     cfg.Builds,
+		disk:       cfg.Disk,
 		logs:       cfg.Logs,
 		registry:   strings.TrimSuffix(cfg.RegistryPrefix, "/"),
 		pushSecret: cfg.PushSecret,

@@ -8,8 +8,8 @@ import (
 	"regexp"
 )
 
-const buildColumns = `SELECT b.id, i.name, b.status, b.recipe, b.target_image, b.digest, b.error, b.created_at, b.started_at, b.finished_at
-	FROM builds b JOIN images i ON i.id = b.image_id`
+const buildColumns = `SELECT b.id, i.name, b.status, b.recipe, b.target_image, b.digest, b.error, b.created_at, b.started_at, b.finished_at,
+	b.pruned_at FROM builds b JOIN images i ON i.id = b.image_id`
 
 // activeBuildCond selects the builds that wait or run (BuildStatus.Active);
 // the partial unique index builds_one_active allows one of them per image.
@@ -271,14 +271,16 @@ func queryBuilds(ctx context.Context, q querier, tail string, args ...any) ([]*B
 			b                 Build
 			recipe, created   string
 			started, finished sql.NullString
+			pruned            sql.NullString
 		)
-		if err := rows.Scan(&b.ID, &b.Image, &b.Status, &recipe, &b.TargetImage, &b.Digest, &b.Error, &created, &started, &finished); err != nil {
+		if err := rows.Scan(&b.ID, &b.Image, &b.Status, &recipe, &b.TargetImage, &b.Digest, &b.Error, &created, &started, &finished, &pruned); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(recipe), &b.Recipe); err != nil {
 			return nil, errors.Join(errors.New("corrupt recipe"), err)
 		}
 		b.CreatedAt, b.StartedAt, b.FinishedAt = parseTime(created), parseNullTime(started), parseNullTime(finished)
+		b.PrunedAt = parseNullTime(pruned)
 		out = append(out, &b)
 	}
 	return out, rows.Err()

@@ -46,4 +46,12 @@ type Build struct {
 	CreatedAt   time.Time   `json:"createdAt"`
 	StartedAt   *time.Time  `json:"startedAt"`
 	FinishedAt  *time.Time  `json:"finishedAt"`
+	// PrunedAt is when the build's log and pushed tag were deleted, being
+	// older than the builds an image keeps them for (see PruneBuilds); nil
+	// while it has them.
+	PrunedAt *time.Time `json:"prunedAt,omitempty"`
+	// Waiting is what a queued build waits for while something holds the
+	// queue ("waiting for disk space: …"). The queue says it and the web
+	// layer fills it in; the store never keeps it.
+	Waiting string `json:"waiting,omitempty"`
 }

@@ -31,6 +31,7 @@ func navItems(u *store.User) []navItem {
 			navItem{NavGroups, "Groups", "/admin/groups"},
 			navItem{NavSecrets, "Secrets", "/admin/secrets"},
 			navItem{NavUsers, "Users", "/admin/users"},
+			navItem{NavDisk, "Disk", "/admin/disk"},
 		)
 	}
 	if u != nil && !u.Admin {
@@ -288,3 +289,22 @@ func statusLabel(s store.BuildStatus) string {
 // canChooseSecret tells whether the signed-in user may pick a pull secret:
 // only administrators, whose registry credentials the secrets hold.
 func canChooseSecret(p Page) bool { return p.User != nil && p.User.Admin }
+
+// limitText says the layer cache's bound.
+func limitText(n int64) string {
+	if n <= 0 {
+		return "no limit"
+	}
+	return "limit " + store.FormatSize(n)
+}
+
+// keepText says how many builds of each image keep their logs.
+func keepText(n int) string {
+	if n <= 0 {
+		return "all builds"
+	}
+	if n == 1 {
+		return "build"
+	}
+	return strconv.Itoa(n) + " builds"
+}

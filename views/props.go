@@ -35,6 +35,7 @@ const (
 	NavMyImages = "my-images"
 	NavUsers    = "users"
 	NavTokens   = "tokens"
+	NavDisk     = "disk"
 	// NavGroupImages is a group admin's page of their group's own images.
 	NavGroupImages = "group-images"
 )
@@ -350,4 +351,48 @@ type RebuildProps struct {
 	Errors     map[string]string
 	Secrets    []*store.Secret
 	BaseImages []string
+}
+
+// DiskProps is the disk page: what imagehub keeps on disk, the settings
+// that bound it, and the embedded registry's garbage collection.
+type DiskProps struct {
+	Page Page
+	// Report is nil when this imagehub keeps no watch on its disk.
+	Report *DiskReport
+	// Waiting is what queued builds wait for now ("" when nothing holds them).
+	Waiting string
+}
+
+// DiskReport is what the disk page shows (disk.Report, for the page).
+type DiskReport struct {
+	// Bytes on disk of the embedded registry, the layer cache and the logs,
+	// and the free space of the data folder's file system.
+	Registry, Cache, Logs, Free int64
+	CacheImages                 int
+	// CacheError says why the layer cache could not be measured.
+	CacheError string
+	// Embedded: builds are pushed to the embedded registry, whose garbage
+	// imagehub collects; the registry fields are about it.
+	Embedded bool
+	// Reclaimable is what a garbage collection would free now, in blobs
+	// and bytes; ReclaimableError says why that could not be told.
+	ReclaimableBlobs int
+	Reclaimable      int64
+	ReclaimableError string
+	// LastGC is the last garbage collection; nil before the first.
+	LastGC *DiskGC
+	// The settings that bound the disk.
+	KeepBuilds  int
+	CacheSize   int64
+	MinFreeDisk int64
+	GCInterval  time.Duration
+}
+
+// DiskGC is one garbage collection of the embedded registry.
+type DiskGC struct {
+	At    time.Time
+	Took  time.Duration
+	Blobs int
+	Bytes int64
+	Error string
 }

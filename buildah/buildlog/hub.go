@@ -79,6 +79,9 @@ type Line struct {
 	Text string
 }
 
+// Root is the folder that holds the folders of all builds.
+func (h *Hub) Root() string { return h.dir }
+
 // Dir returns the folder that belongs to one build: its log is kept there,
 // and a runner may keep there what it needs to find the build's worker again.
 func (h *Hub) Dir(id int64) string {

@@ -4,10 +4,15 @@
 package buildtest
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,4 +150,90 @@ func Stderr(err error) string {
 		return string(ee.Stderr)
 	}
 	return ""
+}
+
+// TestImage is a small OCI image pushed by PushImage: the digests of its
+// manifest and of the blobs it references.
+type TestImage struct {
+	Manifest string
+	Blobs    []string
+}
+
+// PushImage pushes a one-layer OCI image whose layer holds note (a
+// different note makes different blobs) to repo:tag of the registry at
+// addr over its HTTP API, with auth (none when nil), without buildah: the
+// registry's own protocol, fast enough for any test.
+func PushImage(t testing.TB, addr string, auth *remote.Auth, repo, tag, note string) TestImage {
+	t.Helper()
+	config := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
+	layer := []byte("not really a tar: " + note)
+	manifest, _ := json.Marshal(map[string]any{
+		"schemaVersion": 2,
+		"mediaType":     "application/vnd.oci.image.manifest.v1+json",
+		"config":        map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digestOf(config), "size": len(config)},
+		"layers":        []any{map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digestOf(layer), "size": len(layer)}},
+	})
+	base := "http://" + addr + "/v2/" + repo
+	for _, blob := range [][]byte{config, layer} {
+		res := send(t, auth, http.MethodPost, base+"/blobs/uploads/", nil, "")
+		loc, err := res.Location()
+		if err != nil || res.StatusCode != http.StatusAccepted {
+			t.Fatalf("starting an upload to %s: %d %v", repo, res.StatusCode, err)
+		}
+		q := loc.Query()
+		q.Set("digest", digestOf(blob))
+		loc.RawQuery = q.Encode()
+		if res := send(t, auth, http.MethodPut, loc.String(), blob, "application/octet-stream"); res.StatusCode != http.StatusCreated {
+			t.Fatalf("uploading a blob to %s: %d", repo, res.StatusCode)
+		}
+	}
+	if res := send(t, auth, http.MethodPut, base+"/manifests/"+tag, manifest, "application/vnd.oci.image.manifest.v1+json"); res.StatusCode != http.StatusCreated {
+		t.Fatalf("putting the manifest %s:%s: %d", repo, tag, res.StatusCode)
+	}
+	return TestImage{Manifest: digestOf(manifest), Blobs: []string{digestOf(config), digestOf(layer)}}
+}
+
+// send makes one request to a registry and reads its answer.
+func send(t testing.TB, auth *remote.Auth, method, url string, body []byte, contentType string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if auth != nil {
+		req.SetBasicAuth(auth.Username, auth.Password)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res
+}
+
+// digestOf is the OCI digest of data.
+func digestOf(data []byte) string {
+	return fmt.Sprintf("sha256:%x", sha256.Sum256(data))
+}
+
+// RegistryBlobs lists the digests of the blobs a registry's storage folder
+// keeps on disk.
+func RegistryBlobs(t testing.TB, dir string) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	root := filepath.Join(dir, "docker", "registry", "v2", "blobs", "sha256")
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && d.Name() == "data" {
+			out["sha256:"+filepath.Base(filepath.Dir(p))] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

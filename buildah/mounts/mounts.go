@@ -1,6 +1,7 @@
 // Package mounts finds and removes the mount points a build leaves below a
 // folder (a killed worker may leave its overlay and bind mounts behind), so
-// that the folder can be removed.
+// that the folder can be removed, and measures what a folder takes on its
+// file system without counting what is mounted below it (usage.go).
 package mounts
 
 import (

@@ -123,25 +123,51 @@ func (r LocalRunner) cleanupFunc() func(workerspec.Storage, int64, string) (int,
 // killed rootless worker leaves files in it that belong to its subordinate
 // ids, which only that user namespace may delete.
 func (r LocalRunner) removeContainers(st workerspec.Storage, buildID int64, tmpDir string) (int, error) {
-	exe, args, err := r.command()
-	if err != nil {
-		return 0, err
+	var res workerspec.CleanupResult
+	err := r.sideJob(context.Background(), st, &res, "--cleanup", strconv.FormatInt(buildID, 10), "--tmp-dir", tmpDir)
+	return res.Removed, err
+}
+
+// CleanCache cleans the layer cache up with `build-worker --clean-cache`
+// (see worker.CleanCache), in a process of its own for the same reasons as
+// removeContainers.
+func (r LocalRunner) CleanCache(ctx context.Context, st workerspec.Storage, c workerspec.CacheCleanup) (workerspec.CacheResult, error) {
+	args := []string{"--clean-cache", "--cache-size", strconv.FormatInt(c.Limit, 10), "--keep-recent", c.KeepRecent.String()}
+	for _, repo := range c.RemoveRepositories {
+		args = append(args, "--remove-repo", repo)
 	}
-	args = append(args, "--cleanup", strconv.FormatInt(buildID, 10),
-		"--graph-root", st.GraphRoot, "--run-root", st.RunRoot, "--driver", st.Driver, "--tmp-dir", tmpDir)
+	var res workerspec.CacheResult
+	err := r.sideJob(ctx, st, &res, args...)
+	return res, err
+}
+
+// CacheUsage measures the layer cache with `build-worker --cache-usage`.
+func (r LocalRunner) CacheUsage(ctx context.Context, st workerspec.Storage) (workerspec.CacheResult, error) {
+	var res workerspec.CacheResult
+	err := r.sideJob(ctx, st, &res, "--cache-usage")
+	return res, err
+}
+
+// sideJob runs the worker executable on the store st with args, for work
+// other than a build, and decodes the JSON line it prints last into res.
+func (r LocalRunner) sideJob(ctx context.Context, st workerspec.Storage, res any, args ...string) error {
+	exe, base, err := r.command()
+	if err != nil {
+		return err
+	}
+	args = append(append(base, "--graph-root", st.GraphRoot, "--run-root", st.RunRoot, "--driver", st.Driver), args...)
 	var stderr bytes.Buffer
-	cmd := exec.Command(exe, args...)
+	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Env = append(WorkerEnv(""), r.Env...)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return 0, fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
+		return fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
 	}
-	var res workerspec.CleanupResult
-	if err := json.Unmarshal(finalLine(out), &res); err != nil {
-		return 0, fmt.Errorf("reading the clean-up result %q: %w", out, err)
+	if err := json.Unmarshal(finalLine(out), res); err != nil {
+		return fmt.Errorf("reading the worker's result %q: %w", out, err)
 	}
-	return res.Removed, nil
+	return nil
 }
 
 // finalLine returns the last non-empty line of out.

@@ -76,6 +76,16 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer is told how builds end (metrics); nil tells nobody.
 	Observer Observer
+	// Hold, when set, is asked before queued builds start, at each pass of
+	// the queue: a non-empty answer holds them and is what they wait for,
+	// "waiting for disk space: …" (see Waiting).
+	Hold func() string
+	// Finished, when set, is called with each build once its state is final.
+	Finished func(ctx context.Context, b *store.Build)
+	// CacheSize bounds the layer cache in bytes (--cache-size): after each
+	// build, once no build runs, the runner's workers remove the least
+	// recently used images past it (see CacheCleaner). Zero: no bound.
+	CacheSize int64
 }
 
 // withDefaults fills the zero fields of c.
@@ -115,6 +125,15 @@ type Queue struct {
 
 	mu     sync.Mutex // also serialises starting a build with cancelling it
 	active map[int64]*activeBuild
+	// chores wait for a moment when no build runs (chores.go); forget lists
+	// the repositories whose images the next clean-up of the layer cache
+	// removes; waiting is what queued builds wait for now.
+	chores  []chore
+	forget  []string
+	waiting string
+
+	// held is Config.Hold's last answer; only Run's goroutine uses it.
+	held string
 }
 
 // activeBuild is a build this process has started and not yet finished.
@@ -186,9 +205,10 @@ func (q *Queue) Run(ctx context.Context) error {
 	}
 }
 
-// fill starts the oldest queued builds while slots are free.
+// fill runs the chores that are due, then starts the oldest queued builds
+// while slots are free and nothing holds them.
 func (q *Queue) fill(ctx context.Context) {
-	if q.free() == 0 {
+	if q.hold(ctx) != "" || q.free() == 0 {
 		return
 	}
 	builds, err := q.cfg.Store.ListBuildsByStatus(ctx, store.BuildQueued)
@@ -388,6 +408,7 @@ func (q *Queue) run(ctx context.Context, a *activeBuild, b *store.Build) {
 	if err := q.cfg.Logs.Close(b.ID, o.status); err != nil {
 		q.cfg.Logger.Error("closing build log", "build", b.ID, "err", err)
 	}
+	q.afterBuild(ctx, b.ID)
 }
 
 // openLog opens a build's log; when that fails the build still runs, and

@@ -23,8 +23,11 @@ const eventFDAfterReexec = 64
 
 // Command is the whole of `imagehub build-worker`: with --spec FILE, one
 // build (Main); with --cleanup ID, the removal of a build's leftover working
-// containers, whose result it prints as one JSON line (workerspec.CleanupResult).
-// Either runs in a process of its own, so that a crash or a kill cannot take
+// containers, whose result it prints as one JSON line (workerspec.CleanupResult);
+// with --clean-cache or --cache-usage, the clean-up or the measure of the
+// layer cache (CleanCache, CacheUsage), whose result it prints as one JSON
+// line (workerspec.CacheResult).
+// Each runs in a process of its own, so that a crash or a kill cannot take
 // the server down, and, when not root, inside a user namespace mapped from
 // /etc/subuid and /etc/subgid, where buildah may run containers and own files of
 // other uids. It returns the process's exit status.
@@ -32,29 +35,41 @@ func Command(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("build-worker", flag.ContinueOnError)
 	spec := fs.String("spec", "", "the 0600 spec file written by the server (read, then deleted)")
 	cleanup := fs.Int64("cleanup", 0, "instead of building, remove the leftover working containers of this build")
+	cleanCache := fs.Bool("clean-cache", false, "instead of building, clean the layer cache up (--cache-size, --keep-recent, --remove-repo)")
+	cacheUsage := fs.Bool("cache-usage", false, "instead of building, measure the layer cache")
 	var stg workerspec.Storage
-	fs.StringVar(&stg.GraphRoot, "graph-root", "", "storage graph root (with --cleanup)")
-	fs.StringVar(&stg.RunRoot, "run-root", "", "storage run root (with --cleanup)")
-	fs.StringVar(&stg.Driver, "driver", "", "storage driver (with --cleanup)")
+	fs.StringVar(&stg.GraphRoot, "graph-root", "", "storage graph root (with --cleanup and the cache modes)")
+	fs.StringVar(&stg.RunRoot, "run-root", "", "storage run root (with --cleanup and the cache modes)")
+	fs.StringVar(&stg.Driver, "driver", "", "storage driver (with --cleanup and the cache modes)")
 	tmpDir := fs.String("tmp-dir", "", "the build's temporary folder, removed too (with --cleanup)")
+	var cc workerspec.CacheCleanup
+	fs.Int64Var(&cc.Limit, "cache-size", 0, "bytes the layer cache may take; 0: no limit (with --clean-cache)")
+	fs.DurationVar(&cc.KeepRecent, "keep-recent", 0, "images used this recently stay (with --clean-cache)")
+	fs.Func("remove-repo", "remove the images of this repository, HOST/PATH/NAME; repeatable (with --clean-cache)", func(v string) error {
+		cc.RemoveRepositories = append(cc.RemoveRepositories, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	switch {
 	case *cleanup > 0:
 		unshare.MaybeReexecUsingUserNamespace(false)
-		n, err := CleanupBuild(stg, *cleanup)
-		if err == nil && *tmpDir != "" {
-			err = mounts.RemoveAll(*tmpDir)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		json.NewEncoder(os.Stdout).Encode(workerspec.CleanupResult{Removed: n})
-		return 0
+		return printResult(func() (any, error) {
+			n, err := CleanupBuild(stg, *cleanup)
+			if err == nil && *tmpDir != "" {
+				err = mounts.RemoveAll(*tmpDir)
+			}
+			return workerspec.CleanupResult{Removed: n}, err
+		})
+	case *cleanCache:
+		unshare.MaybeReexecUsingUserNamespace(false)
+		return printResult(func() (any, error) { return CleanCache(stg, cc) })
+	case *cacheUsage:
+		unshare.MaybeReexecUsingUserNamespace(false)
+		return printResult(func() (any, error) { return CacheUsage(stg) })
 	case *spec == "":
-		fmt.Fprintln(os.Stderr, "build-worker needs --spec or --cleanup")
+		fmt.Fprintln(os.Stderr, "build-worker needs --spec, --cleanup, --clean-cache or --cache-usage")
 		return 2
 	}
 	if os.Geteuid() != 0 {
@@ -65,6 +80,18 @@ func Command(ctx context.Context, args []string) int {
 	}
 	unshare.MaybeReexecUsingUserNamespace(false) // a no-op as root
 	return Main(ctx, *spec)
+}
+
+// printResult runs one of the worker's side jobs and prints its result as
+// one JSON line, or its error on standard error; it returns the exit status.
+func printResult(job func() (any, error)) int {
+	res, err := job()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	json.NewEncoder(os.Stdout).Encode(res)
+	return 0
 }
 
 // Main is one build: it reads (and deletes) the spec file, builds and pushes,

@@ -144,6 +144,9 @@ func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log 
 	if err != nil {
 		return "", buildError(err, text, tail.lastLine())
 	}
+	if err := recordUse(store, spec.Storage.GraphRoot, imageID); err != nil {
+		fmt.Fprintf(log, "imagehub: recording the layer cache's use: %s\n", workerspec.Reason(err))
+	}
 	events(workerspec.Event{Phase: workerspec.PhasePushing})
 	return pushImage(ctx, store, env, imageID, target, env.systemContext(target, spec.Insecure), log)
 }

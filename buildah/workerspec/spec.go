@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"imagehub/buildah/recipe"
 	"imagehub/buildah/remote"
@@ -97,6 +98,31 @@ const EventFDEnv = "IMAGEHUB_EVENTS_FD"
 type CleanupResult struct {
 	// Removed counts the build's working containers that were deleted.
 	Removed int `json:"removed"`
+}
+
+// CacheCleanup is what `imagehub build-worker --clean-cache` does to the
+// layer cache, the store the workers share.
+type CacheCleanup struct {
+	// Limit is the most the store may take on disk, in bytes; past it the
+	// least recently used images are removed. Zero means no limit.
+	Limit int64
+	// KeepRecent keeps the images used this recently, whatever the limit.
+	KeepRecent time.Duration
+	// RemoveRepositories are repositories ("host/path/name", no tag) whose
+	// images are removed first: those of images deleted from imagehub.
+	RemoveRepositories []string
+}
+
+// CacheResult is what `imagehub build-worker --clean-cache` and
+// `--cache-usage` print on standard output, as one JSON object.
+type CacheResult struct {
+	// Size is what the store takes on disk afterwards, in bytes.
+	Size int64 `json:"size"`
+	// Images counts the images it holds afterwards.
+	Images int `json:"images"`
+	// Removed counts the images removed, and Freed the bytes that freed.
+	Removed int   `json:"removed"`
+	Freed   int64 `json:"freed"`
 }
 
 // Read reads the spec file the server wrote for this worker and

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"imagehub/buildah/buildlog"
+	"imagehub/buildah/disk"
 	"imagehub/buildah/queue"
 	"imagehub/buildah/registry"
 	"imagehub/buildah/remote"
@@ -45,6 +46,7 @@ type serveConfig struct {
 	viewersPerUser         int
 	metricsAddr            string
 	logFormat              string
+	disk                   diskSettings
 }
 
 func parseServeFlags(args []string) (c serveConfig, err error) {
@@ -69,7 +71,11 @@ func parseServeFlags(args []string) (c serveConfig, err error) {
 	fs.StringVar(&c.metricsAddr, "metrics-addr", os.Getenv("IMAGEHUB_METRICS_ADDR"), "also serve /metrics, without sign-in, on this address of its own (such as 127.0.0.1:9090); empty: only on --addr, to administrators")
 	fs.StringVar(&c.logFormat, "log-format", envOr("IMAGEHUB_LOG_FORMAT", "text"), "text or json: the format of the server's log (a line per request among it)")
 	maxLogSize := fs.String("max-log-size", envOr("IMAGEHUB_MAX_LOG_SIZE", "50MiB"), "a build whose log passes this size (in bytes, KiB, MiB or GiB) is stopped and fails")
+	diskFlags := addDiskFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if c.disk, err = diskFlags.parse(); err != nil {
 		return c, err
 	}
 	if c.buildAllowCIDRs, err = parseAllowCIDRs(*allow); err != nil {
@@ -188,6 +194,10 @@ type app struct {
 
 	// metrics are fed by the queue and the web layer (metrics.go).
 	metrics *metrics.Metrics
+	// registryAdmin deletes from the embedded registry's storage (nil with
+	// --registry); disk keeps the disk bounded (disk.go).
+	registryAdmin *registry.Admin
+	disk          *disk.Keeper
 }
 
 // registryAccountsFile holds the embedded registry's two accounts, with
@@ -224,6 +234,10 @@ func (a *app) startRegistry(ctx context.Context) error {
 		return fmt.Errorf("the embedded registry's pull secret: %v", describe(err))
 	}
 	a.logger.Info("embedded registry", "addr", reg.Addr(), "pullSecret", embeddedPullSecret)
+	if a.registryAdmin, err = registry.OpenAdmin(ctx, a.data.path("registry")); err != nil {
+		reg.Close()
+		return err
+	}
 	a.prefix, a.insecure = reg.Addr()+"/imagehub", append(a.insecure, reg.Addr())
 	a.pushAuth = &remote.Auth{Username: acc.Push.Username, Password: acc.Push.Password}
 	a.registryPull = &remote.Auth{Username: acc.Pull.Username, Password: acc.Pull.Password}
@@ -388,7 +402,13 @@ func (a *app) startQueue(ctx context.Context) (<-chan error, error) {
 		AllowCIDRs: a.cfg.buildAllowCIDRs, Limits: a.cfg.buildLimits,
 		RegistryPullAuth: a.registryPull, TmpRoot: a.data.path(tmpFolder), Logger: a.logger, MaxLogSize: a.cfg.maxLogSize,
 		Observer: a.metrics,
+		// The disk keeper is made next, before the queue runs.
+		Hold: func() string { return a.disk.Hold() }, Finished: func(ctx context.Context, b *store.Build) { a.disk.BuildFinished(ctx, b) },
+		CacheSize: a.cfg.disk.cacheSize,
 	})
+	if err := a.startDiskKeeper(ctx); err != nil {
+		return nil, err
+	}
 	if err := a.queue.Recover(ctx); err != nil {
 		a.logger.Error("recovering builds of the previous run", "err", err)
 	}
@@ -423,7 +443,7 @@ func (a *app) server() (*handlers.Server, error) {
 	return handlers.New(handlers.Config{
 		Store: a.store, HashKey: keys[:32], BlockKey: keys[32:], Secure: a.cfg.secureCookies, Logger: a.logger,
 		Inspect: outbound.Inspect, Normalize: remote.NormalizeReference, InsecureRegistries: a.insecure,
-		Builds: a.queue, Logs: a.logs, RegistryPrefix: a.prefix, PushSecret: a.pullSecret,
+		Builds: a.queue, Logs: a.logs, RegistryPrefix: a.prefix, PushSecret: a.pullSecret, Disk: a.disk,
 		TrustedProxies:     a.cfg.trustedProxies,
 		LogViewersPerBuild: a.cfg.viewersPerBuild, LogViewersPerUser: a.cfg.viewersPerUser,
 		Requests: a.metrics, Metrics: a.metrics.Handler(),

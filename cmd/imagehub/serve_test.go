@@ -392,3 +392,22 @@ func TestServeHTTPLogStreamOutlivesTimeouts(t *testing.T) {
 		t.Errorf("the stream ended early:\n%s", text)
 	}
 }
+
+func TestParseServeFlagsDisk(t *testing.T) {
+	c, err := parseServeFlags(nil)
+	want := diskSettings{keepBuilds: 10, cacheSize: 20 << 30, minFreeDisk: 5 << 30, gcInterval: 24 * time.Hour}
+	if err != nil || c.disk != want {
+		t.Errorf("defaults: %+v, %v; want %+v", c.disk, err, want)
+	}
+	t.Setenv("IMAGEHUB_CACHE_SIZE", "512MiB")
+	c, err = parseServeFlags([]string{"--keep-builds", "0", "--min-free-disk", "0", "--gc-interval", "1h"})
+	want = diskSettings{keepBuilds: 0, cacheSize: 512 << 20, minFreeDisk: 0, gcInterval: time.Hour}
+	if err != nil || c.disk != want {
+		t.Errorf("set: %+v, %v; want %+v", c.disk, err, want)
+	}
+	for _, bad := range [][]string{{"--keep-builds", "-1"}, {"--cache-size", "big"}, {"--min-free-disk", "-5GiB"}, {"--gc-interval", "-1h"}} {
+		if _, err := parseServeFlags(bad); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}
