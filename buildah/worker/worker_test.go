@@ -71,11 +71,10 @@ func TestWorkerBuildsPushesAndIsThenUpToDate(t *testing.T) {
 	}
 	wantRecorded(t, imageFiles(t, spec.Target, nil),
 		"apt-get update",
-		"apt-get install -y --no-install-recommends curl vim",
-		"apt-get clean",
+		"apt-get install -y --no-install-recommends -o Dir::Cache::Archives=/var/cache/apt/imagehub/ curl vim",
 		"conda install --quiet --yes conda-forge::numpy==1.17*",
 		"conda clean --all -f -y",
-		"pip install --no-cache-dir requests>=2")
+		"pip install requests>=2")
 	if info, err := remote.Inspect(context.Background(), spec.Target, nil, true); err != nil || info.User != "1000" {
 		t.Errorf("built image user = %q, %v; want the base's 1000 restored", info.User, err)
 	}
@@ -112,11 +111,10 @@ func TestWorkerBuildsPushesAndIsThenUpToDate(t *testing.T) {
 		}
 		wantRecorded(t, imageFiles(t, spec.Target, nil),
 			"apt-get update",
-			"apt-get install -y --no-install-recommends curl vim",
-			"apt-get clean",
+			"apt-get install -y --no-install-recommends -o Dir::Cache::Archives=/var/cache/apt/imagehub/ curl vim",
 			"conda install --quiet --yes conda-forge::numpy==1.17*",
 			"conda clean --all -f -y",
-			"pip install --no-cache-dir requests>=2 six")
+			"pip install requests>=2 six")
 	})
 }
 
@@ -186,7 +184,7 @@ func TestWorkerRebuildsATagItDidNotRecord(t *testing.T) {
 		if now, _, _ := buildtest.SkopeoInspect(t, first.Target, pull); now != done.Digest {
 			t.Errorf("the tag names %s, want the new push %s", now, done.Digest)
 		}
-		wantRecorded(t, imageFiles(t, first.Target, pull), "pip install --no-cache-dir requests>=2")
+		wantRecorded(t, imageFiles(t, first.Target, pull), "pip install requests>=2")
 		if got, _, _ := buildtest.SkopeoInspect(t, remote.PullReference(first.Target+"@"+recorded), pull); got != recorded {
 			t.Errorf("the recorded digest %s is no longer pullable (%s)", recorded, got)
 		}
@@ -210,8 +208,8 @@ func TestWorkerRebuildsATagItDidNotRecord(t *testing.T) {
 		if want := "FROM " + repo + "@" + recorded; !strings.Contains(log, want+"\n") {
 			t.Errorf("log lacks %s:\n%s", want, log)
 		}
-		wantRecorded(t, imageFiles(t, derived.Target, pull), "pip install --no-cache-dir requests>=2", "apt-get update",
-			"apt-get install -y --no-install-recommends curl", "apt-get clean")
+		wantRecorded(t, imageFiles(t, derived.Target, pull), "pip install requests>=2", "apt-get update",
+			"apt-get install -y --no-install-recommends -o Dir::Cache::Archives=/var/cache/apt/imagehub/ curl")
 	})
 
 	t.Run("the pull account cannot push", func(t *testing.T) {
@@ -572,7 +570,7 @@ func TestWorkerDebianApt(t *testing.T) {
 	if _, ok := files["/var/lib/apt/lists/lock"]; ok {
 		t.Error("the apt lists were not removed")
 	}
-	wantRecorded(t, files, "pip install --no-cache-dir six")
+	wantRecorded(t, files, "pip install six")
 
 	more := pkgs
 	more.Pip = []string{"six", "seven"}
@@ -588,7 +586,7 @@ func TestWorkerDebianApt(t *testing.T) {
 	if warm > cold/3 {
 		t.Errorf("rebuild took %s, more than a third of the cold build's %s", warm, cold)
 	}
-	wantRecorded(t, imageFiles(t, spec.Target, nil), "pip install --no-cache-dir six seven")
+	wantRecorded(t, imageFiles(t, spec.Target, nil), "pip install six seven")
 }
 
 // rootlessEnv is the whole environment a rootless worker gets: the service
@@ -655,7 +653,9 @@ func TestRootlessWorker(t *testing.T) {
 		BuildID: 301, TmpDir: filepath.Join(dir, "tmp"), BaseImage: base, Packages: pkgs,
 		Storage:  workerspec.Storage{GraphRoot: filepath.Join(dir, "storage", "graph"), RunRoot: filepath.Join(dir, "storage", "run")},
 		Target:   reg.Addr() + "/rootless/built:" + recipe.Tag(base, pkgs),
-		Insecure: []string{reg.Addr()},
+		Insecure: []string{reg.Addr()}, Owner: "system",
+		// Made by the worker, as the server's data/cache/packages is.
+		PackageCache: filepath.Join(dir, "cache", "packages"),
 	}
 	for _, d := range []string{spec.TmpDir, filepath.Dir(spec.Storage.GraphRoot)} {
 		if err := os.Mkdir(d, 0o700); err != nil {
@@ -683,11 +683,39 @@ func TestRootlessWorker(t *testing.T) {
 		t.Errorf("skopeo sees %s, worker reported %s", digest, events[2].Digest)
 	}
 	wantRecorded(t, imageFiles(t, spec.Target, nil),
-		"apt-get update", "apt-get install -y --no-install-recommends curl", "apt-get clean",
+		"apt-get update", "apt-get install -y --no-install-recommends -o Dir::Cache::Archives=/var/cache/apt/imagehub/ curl",
 		"conda install --quiet --yes numpy", "conda clean --all -f -y",
-		"pip install --no-cache-dir six")
+		"pip install six")
 	fi, err := os.Stat(spec.Storage.GraphRoot)
 	if err != nil || fi.Sys().(*syscall.Stat_t).Uid != uint32(uid) {
 		t.Errorf("the graph root is not the service user's: %v", err)
 	}
+	// The three RUN steps mounted four caches (apt's two) from the shared
+	// folder, each owned by the container's root: a subordinate id.
+	caches := packageCaches(t, spec.PackageCache)
+	if len(caches) != 4 {
+		t.Errorf("package cache folder holds %d caches, want 4: %v", len(caches), caches)
+	}
+	for _, c := range caches {
+		if fi, err := os.Stat(c); err != nil || fi.Sys().(*syscall.Stat_t).Uid == uint32(uid) {
+			t.Errorf("cache %s is not owned by a subordinate id (%v)", c, err)
+		}
+	}
+}
+
+// packageCaches lists the caches buildah made in a package cache folder (a
+// folder each, named by a hash of its id), leaving out its lock files.
+func packageCaches(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() && e.Name() != "buildah-cache-lockfiles" {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out
 }
