@@ -31,6 +31,7 @@ func navItems(u *store.User) []navItem {
 			navItem{NavGroups, "Groups", "/admin/groups"},
 			navItem{NavSecrets, "Secrets", "/admin/secrets"},
 			navItem{NavUsers, "Users", "/admin/users"},
+			navItem{NavSettings, "Settings", "/admin/settings"},
 		)
 	}
 	if u != nil && !u.Admin {
@@ -288,3 +289,20 @@ func statusLabel(s store.BuildStatus) string {
 // canChooseSecret tells whether the signed-in user may pick a pull secret:
 // only administrators, whose registry credentials the secrets hold.
 func canChooseSecret(p Page) bool { return p.User != nil && p.User.Admin }
+
+// defaultHelp is a settings field's help, saying what the flag gives when
+// the field is left empty.
+func defaultHelp(help, flag, def string) string {
+	if def == "" {
+		return help + " Empty: none (" + flag + " is not set)."
+	}
+	return help + " Empty: " + def + " (" + flag + ")."
+}
+
+// flagSecretLabel is the choice of no secret on the Settings page.
+func flagSecretLabel(def string) string {
+	if def == "" {
+		return "None"
+	}
+	return "The flag's: " + def
+}

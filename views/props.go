@@ -35,6 +35,7 @@ const (
 	NavMyImages = "my-images"
 	NavUsers    = "users"
 	NavTokens   = "tokens"
+	NavSettings = "settings"
 	// NavGroupImages is a group admin's page of their group's own images.
 	NavGroupImages = "group-images"
 )
@@ -350,4 +351,15 @@ type RebuildProps struct {
 	Errors     map[string]string
 	Secrets    []*store.Secret
 	BaseImages []string
+}
+
+// SettingsProps is the administrators' Settings page: the package mirrors.
+type SettingsProps struct {
+	Page Page
+	// Form holds the page's own values; an empty field takes the flag's,
+	// from Defaults.
+	Form, Defaults store.PackageSettings
+	// Secrets are offered for the mirrors' credentials.
+	Secrets []*store.Secret
+	Errors  map[string]string
 }

@@ -539,56 +539,6 @@ func TestCleanupBuildAfterCancelledContext(t *testing.T) {
 	}
 }
 
-func TestWorkerDebianApt(t *testing.T) {
-	buildtest.NeedRoot(t)
-	if testing.Short() {
-		t.Skip("debootstrap and a real apt-get install take a minute or two")
-	}
-	reg := buildtest.Registry(t, "")
-	// Debian has no pip: a stand-in records what it is asked, so that the
-	// rebuild below can change the pip list alone.
-	base, _ := pushTestBase(t, reg, newTestStorage(t), testBase{kind: BaseDebian, name: "debian/minbase",
-		extra: map[string]string{"/usr/local/bin/pip": stubPip}})
-	// The builds get a store of their own: the first one starts from empty
-	// storage, pulling the base, as every build did before a layer cache.
-	st := newTestStorage(t)
-	if files := imageFiles(t, base, nil); !strings.Contains(string(files["/etc/apt/sources.list"].content), "bookworm-security") {
-		t.Errorf("the Debian base's sources.list = %q", files["/etc/apt/sources.list"].content)
-	}
-
-	pkgs := recipe.Packages{Apt: []string{"hello"}, Pip: []string{"six"}}
-	spec := testSpec(t, 201, st, reg, base, "team/debian:"+recipe.Tag(base, pkgs), pkgs)
-	_, log, cold, err := runTestWorker(t, context.Background(), spec)
-	if err != nil {
-		t.Fatalf("Run: %v\n%s", err, log)
-	}
-	t.Logf("apt build (hello) from empty storage + push took %.1fs", cold.Seconds())
-	files := imageFiles(t, spec.Target, nil)
-	if f, ok := files["/usr/bin/hello"]; !ok || len(f.content) == 0 || f.mode&0o111 == 0 {
-		t.Errorf("the image has no executable /usr/bin/hello")
-	}
-	if _, ok := files["/var/lib/apt/lists/lock"]; ok {
-		t.Error("the apt lists were not removed")
-	}
-	wantRecorded(t, files, "pip install six")
-
-	more := pkgs
-	more.Pip = []string{"six", "seven"}
-	spec = testSpec(t, 202, st, reg, base, "team/debian:"+recipe.Tag(base, more), more)
-	_, log, warm, err := runTestWorker(t, context.Background(), spec)
-	if err != nil {
-		t.Fatalf("Run: %v\n%s", err, log)
-	}
-	t.Logf("rebuild after a pip change took %.1fs (%.2f of the cold build)", warm.Seconds(), warm.Seconds()/cold.Seconds())
-	if !strings.Contains(log, "Using cache") {
-		t.Errorf("the rebuild did not reuse the apt layer:\n%s", log)
-	}
-	if warm > cold/3 {
-		t.Errorf("rebuild took %s, more than a third of the cold build's %s", warm, cold)
-	}
-	wantRecorded(t, imageFiles(t, spec.Target, nil), "pip install six seven")
-}
-
 // rootlessEnv is the whole environment a rootless worker gets: the service
 // user's home (containers/image and storage look there for per-user
 // configuration) and a PATH with newuidmap/newgidmap.

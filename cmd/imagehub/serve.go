@@ -42,6 +42,8 @@ type serveConfig struct {
 	groupBuildLimit        int
 	viewersPerBuild        int
 	viewersPerUser         int
+	// packages are the package mirrors' defaults (mirrors.go).
+	packages store.PackageSettings
 }
 
 func parseServeFlags(args []string) (c serveConfig, err error) {
@@ -64,8 +66,12 @@ func parseServeFlags(args []string) (c serveConfig, err error) {
 	fs.IntVar(&c.viewersPerBuild, "log-viewers-per-build", envInt("IMAGEHUB_LOG_VIEWERS_PER_BUILD", handlers.DefaultLogViewersPerBuild), "live log streams one build may have at once; more are refused (429)")
 	fs.IntVar(&c.viewersPerUser, "log-viewers-per-user", envInt("IMAGEHUB_LOG_VIEWERS_PER_USER", handlers.DefaultLogViewersPerUser), "live log streams one user may have open at once; more are refused (429)")
 	maxLogSize := fs.String("max-log-size", envOr("IMAGEHUB_MAX_LOG_SIZE", "50MiB"), "a build whose log passes this size (in bytes, KiB, MiB or GiB) is stopped and fails")
+	addPackageFlags(fs, &c.packages)
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if err := c.packages.Validate(); err != nil {
+		return c, packageFlagsError(err)
 	}
 	if c.buildAllowCIDRs, err = parseAllowCIDRs(*allow); err != nil {
 		return c, err
@@ -113,6 +119,9 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer a.store.Close()
 	a.store.SetGroupBuildLimit(cfg.groupBuildLimit)
+	if err := setPackageDefaults(ctx, a.store, cfg.packages); err != nil {
+		return err
+	}
 	if err := bootstrapAdmin(ctx, a.store, stderr); err != nil {
 		return err
 	}
@@ -368,6 +377,7 @@ func (a *app) startQueue(ctx context.Context) (<-chan error, error) {
 		Concurrency: a.cfg.concurrency, Deadline: a.cfg.deadline, PushAuth: pushAuth, Insecure: a.insecure,
 		AllowCIDRs: a.cfg.buildAllowCIDRs, Limits: a.cfg.buildLimits,
 		RegistryPullAuth: a.registryPull, TmpRoot: a.data.path("tmp"), Logger: a.logger, MaxLogSize: a.cfg.maxLogSize,
+		PackageCache: a.data.path("cache", "packages"),
 	})
 	if err := a.queue.Recover(ctx); err != nil {
 		a.logger.Error("recovering builds of the previous run", "err", err)
