@@ -2,6 +2,7 @@ package recipe
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -194,9 +195,29 @@ func pipRun(s Setup) (prefix, suffix string) {
 	if m.PipExtraIndexURL != "" {
 		env += " PIP_EXTRA_INDEX_URL=" + m.PipExtraIndexURL
 	}
+	if hosts := plainHTTPHosts(m.PipIndexURL, m.PipExtraIndexURL); hosts != "" {
+		// pip ignores an index over plain http unless its host is trusted;
+		// an administrator who chose one trusts it.
+		env += " PIP_TRUSTED_HOST='" + hosts + "'"
+	}
 	if m.PipNetrc {
 		mounts += secretMount(SecretPipNetrc, "")
 		env += " NETRC=" + secretPath(SecretPipNetrc)
 	}
 	return mounts[1:] + " " + pipCheck + env + " pip install", ""
+}
+
+// plainHTTPHosts lists, space-separated, the host[:port] of each of urls
+// that is plain http.
+func plainHTTPHosts(urls ...string) string {
+	var hosts []string
+	for _, u := range urls {
+		if rest, ok := strings.CutPrefix(u, "http://"); ok {
+			host, _, _ := strings.Cut(rest, "/")
+			if !slices.Contains(hosts, host) {
+				hosts = append(hosts, host)
+			}
+		}
+	}
+	return strings.Join(hosts, " ")
 }
