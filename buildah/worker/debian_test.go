@@ -37,7 +37,7 @@ func TestWorkerDebianPackages(t *testing.T) {
 		t.Skip("debootstrap and real apt-get installs take minutes")
 	}
 	const password = "Mirr0r-pass-never-logged-5e1d"
-	mirror := newMirrorServer(t, "builder", password)
+	mirror := newMirrorServer("builder", password)
 	mirror.addWheel(t, "imagehub-probe", "1.0", "probe-one")
 	mirror.addWheel(t, "imagehub-probe-two", "2.0", "probe-two")
 	addr := buildtest.ReachableServer(t, mirror)

@@ -73,20 +73,17 @@ type mirrorServer struct {
 	indexGets    int
 }
 
-func newMirrorServer(t *testing.T, username, password string) *mirrorServer {
+func newMirrorServer(username, password string) *mirrorServer {
 	upstream, _ := url.Parse(debianMirror)
 	upstream.Path = ""
 	m := &mirrorServer{auth: workerspec.HostAuth{Username: username, Password: password}, wheels: map[string]struct {
 		file string
 		data []byte
 	}{}}
-	m.apt = httputil.NewSingleHostReverseProxy(upstream)
-	director := m.apt.Director
-	m.apt.Director = func(r *http.Request) {
-		director(r)
-		r.Host = upstream.Host
-		r.Header.Del("Authorization")
-	}
+	m.apt = &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(upstream) // and the Host header the Debian mirror's
+		r.Out.Header.Del("Authorization")
+	}}
 	return m
 }
 
