@@ -147,6 +147,8 @@ func authzMatrix() map[string]authzRow {
 		"POST /admin/images/:name/rebuild":             {want: adminPage(303), fresh: freshSystemCustom, body: recipeForm},
 		"GET /admin/builds/:id":                        {want: adminPage(200)},
 		"POST /admin/builds/:id/cancel":                {want: adminPage(303), fresh: freshSystemBuild},
+		"GET /admin/settings":                          {want: adminPage(200)},
+		"POST /admin/settings":                         {want: adminPage(303), body: form("condaChannels", "conda-forge")},
 		"GET /admin/secrets":                           {want: adminPage(200)},
 		"POST /admin/secrets": {want: adminPage(303), body: func(f *authzFixture) any {
 			return url.Values{"name": {f.unique("page-sec")}, "registryHost": {"registry.example.com"}, "username": {"u"}, "password": {"p"}}
@@ -211,6 +213,8 @@ func authzMatrix() map[string]authzRow {
 		"GET /api/v1/builds/:id":            {want: adminAPI(200)},
 		"POST /api/v1/builds/:id/cancel":    {want: adminAPI(200), fresh: freshSystemBuild},
 		"GET /api/v1/builds/:id/log":        {want: adminAPI(200)},
+		"GET /api/v1/settings/packages":     {want: adminAPI(200)},
+		"PUT /api/v1/settings/packages":     {want: adminAPI(200), body: jsonBody(map[string]any{"condaChannels": "conda-forge"})},
 		"GET /api/v1/secrets":               {want: adminAPI(200)},
 		"POST /api/v1/secrets": {want: adminAPI(201), body: func(f *authzFixture) any {
 			return map[string]string{"name": f.unique("api-sec"), "registryHost": "registry.example.com", "username": "u", "password": "p"}

@@ -123,6 +123,10 @@ func (s *Server) routeTable() []route {
 		{del, "/admin/secrets/:name", admin, s.deleteSecret},
 		{post, "/admin/secrets/:name/delete", admin, s.deleteSecret},
 
+		// Settings: the package mirrors builds use.
+		{get, "/admin/settings", admin, s.settingsPage},
+		{post, "/admin/settings", admin, s.saveSettings},
+
 		// Groups admin, with their members and roles.
 		{get, "/admin/groups", admin, s.groupsPage},
 		{post, "/admin/groups", admin, s.createGroup},
@@ -167,6 +171,8 @@ func (s *Server) routeTable() []route {
 		{get, "/api/v1/secrets", admin, s.apiListSecrets},
 		{post, "/api/v1/secrets", admin, s.apiCreateSecret},
 		{del, "/api/v1/secrets/:name", admin, s.deleteSecret},
+		{get, "/api/v1/settings/packages", admin, s.apiGetPackageSettings},
+		{put, "/api/v1/settings/packages", admin, s.apiPutPackageSettings},
 		{get, "/api/v1/groups", admin, s.apiListGroups},
 		{post, "/api/v1/groups", admin, s.apiCreateGroup},
 		{put, "/api/v1/groups/:group/members/:username", admin, s.apiSetMember},

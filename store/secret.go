@@ -104,7 +104,8 @@ func (s *Store) ListSecrets(ctx context.Context) ([]*Secret, error) {
 	return out, rows.Err()
 }
 
-// DeleteSecret removes a secret; one still used by an image is refused.
+// DeleteSecret removes a secret; one still used by an image or by the
+// package mirrors is refused.
 func (s *Store) DeleteSecret(ctx context.Context, name string) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		var n int
@@ -113,6 +114,11 @@ func (s *Store) DeleteSecret(ctx context.Context, name string) error {
 		}
 		if n > 0 {
 			return Errorf(ECONFLICT, "Secret %q is used by %d image(s); change them first.", name, n)
+		}
+		if by, err := s.usedByPackageSettings(ctx, tx, name); err != nil {
+			return err
+		} else if by != "" {
+			return Errorf(ECONFLICT, "Secret %q holds the credentials of a package mirror (%s); change that first.", name, by)
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM secrets WHERE name = ?`, name)
 		if err != nil {

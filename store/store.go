@@ -29,6 +29,8 @@ type Store struct {
 	// groupBuildLimit is how many builds of one group's images may wait or
 	// run at once; zero means no limit (SetGroupBuildLimit).
 	groupBuildLimit atomic.Int64
+	// packageDefaults are the flags' package settings (SetPackageDefaults).
+	packageDefaults atomic.Pointer[PackageSettings]
 }
 
 // Open opens (creating when needed) the SQLite file at path, applies the

@@ -32,6 +32,7 @@ func navItems(u *store.User) []navItem {
 			navItem{NavSecrets, "Secrets", "/admin/secrets"},
 			navItem{NavUsers, "Users", "/admin/users"},
 			navItem{NavDisk, "Disk", "/admin/disk"},
+			navItem{NavSettings, "Settings", "/admin/settings"},
 		)
 	}
 	if u != nil && !u.Admin {
@@ -307,4 +308,21 @@ func keepText(n int) string {
 		return "build"
 	}
 	return strconv.Itoa(n) + " builds"
+}
+
+// defaultHelp is a settings field's help, saying what the flag gives when
+// the field is left empty.
+func defaultHelp(help, flag, def string) string {
+	if def == "" {
+		return help + " Empty: none (" + flag + " is not set)."
+	}
+	return help + " Empty: " + def + " (" + flag + ")."
+}
+
+// flagSecretLabel is the choice of no secret on the Settings page.
+func flagSecretLabel(def string) string {
+	if def == "" {
+		return "None"
+	}
+	return "The flag's: " + def
 }

@@ -36,6 +36,7 @@ const (
 	NavUsers    = "users"
 	NavTokens   = "tokens"
 	NavDisk     = "disk"
+	NavSettings = "settings"
 	// NavGroupImages is a group admin's page of their group's own images.
 	NavGroupImages = "group-images"
 )
@@ -395,4 +396,15 @@ type DiskGC struct {
 	Blobs int
 	Bytes int64
 	Error string
+}
+
+// SettingsProps is the administrators' Settings page: the package mirrors.
+type SettingsProps struct {
+	Page Page
+	// Form holds the page's own values; an empty field takes the flag's,
+	// from Defaults.
+	Form, Defaults store.PackageSettings
+	// Secrets are offered for the mirrors' credentials.
+	Secrets []*store.Secret
+	Errors  map[string]string
 }

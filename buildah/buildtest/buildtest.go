@@ -16,8 +16,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"imagehub/buildah/registry"
 	"imagehub/buildah/remote"
@@ -236,4 +243,81 @@ func RegistryBlobs(t testing.TB, dir string) map[string]bool {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// ReachableServer serves h for the rest of the test where a build's RUN
+// steps can reach it, and returns its host:port. RUN steps never reach this
+// host's loopback nor its own addresses (see the worker's network.go), so
+// the server listens in a network namespace of its own, joined to this
+// one by a veth pair: this side 10.X.Y.1/30 (one of this host's addresses,
+// refused), the server 10.X.Y.2/30 (private, so a build reaches it only
+// when it is opened, as a package mirror's address is). Packets never leave
+// the machine. It needs root.
+func ReachableServer(t testing.TB, h http.Handler) string {
+	t.Helper()
+	NeedRoot(t)
+	holder := exec.Command("sleep", "infinity")
+	holder.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		holder.Process.Kill()
+		holder.Wait()
+	})
+	pid := holder.Process.Pid
+	// A /30 of 10.200.0.0/13 picked from the pid, apart from other tests'.
+	n := 4 * (pid % (1 << 17))
+	prefix := fmt.Sprintf("10.%d.%d.", 200+n>>16, n>>8&0xff)
+	here, there := prefix+strconv.Itoa(n&0xff+1), prefix+strconv.Itoa(n&0xff+2)
+	link, peer := fmt.Sprintf("ihs%d", pid), fmt.Sprintf("ihp%d", pid)
+	for _, args := range [][]string{
+		{"ip", "link", "add", link, "type", "veth", "peer", "name", peer, "netns", strconv.Itoa(pid)},
+		{"ip", "addr", "add", here + "/30", "dev", link},
+		{"ip", "link", "set", link, "up"},
+		{"nsenter", "--target", strconv.Itoa(pid), "--net", "ip", "addr", "add", there + "/30", "dev", peer},
+		{"nsenter", "--target", strconv.Itoa(pid), "--net", "ip", "link", "set", peer, "up"},
+	} {
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	t.Cleanup(func() { exec.Command("ip", "link", "del", link).Run() })
+	ln, err := listenInNetns(fmt.Sprintf("/proc/%d/ns/net", pid), there+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+// listenInNetns opens a TCP listener inside a network namespace. A socket
+// belongs to the namespace of the thread that made it, so it is made on a
+// thread of its own that enters the namespace and is never used again (a
+// goroutine that ends with its thread locked takes the thread with it).
+func listenInNetns(nsPath, addr string) (net.Listener, error) {
+	type result struct {
+		ln  net.Listener
+		err error
+	}
+	done := make(chan result)
+	go func() {
+		runtime.LockOSThread()
+		ns, err := os.Open(nsPath)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer ns.Close()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			done <- result{err: fmt.Errorf("entering %s: %w", nsPath, err)}
+			return
+		}
+		ln, err := net.Listen("tcp", addr)
+		done <- result{ln, err}
+	}()
+	r := <-done
+	return r.ln, r.err
 }

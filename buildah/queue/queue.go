@@ -66,6 +66,9 @@ type Config struct {
 	AllowCIDRs []string
 	// Limits bound each build's RUN steps.
 	Limits workerspec.Limits
+	// PackageCache holds the package caches (apt, pip, conda) that builds
+	// share; empty keeps each build's caches in its temporary folder.
+	PackageCache string
 	// TmpRoot holds each build's temporary folder; empty means the system's.
 	TmpRoot string
 	// Poll is how often the queue looks for queued builds even when nobody
@@ -462,8 +465,9 @@ func (q *Queue) execute(ctx context.Context, a *activeBuild, b *store.Build, log
 }
 
 // workerSpec turns a build into what its worker needs: the parsed recipe,
-// the normalised base image, the credentials of its pull secret and the
-// digest recorded for its target.
+// the normalised base image, the credentials of its pull secret, the digest
+// recorded for its target, the image's owner (whose package caches it uses)
+// and the package mirrors in effect now.
 func (q *Queue) workerSpec(ctx context.Context, b *store.Build) (workerspec.Spec, error) {
 	pkgs, err := recipe.Parse(recipe.Text{BaseImage: b.Recipe.BaseImage, Apt: b.Recipe.Apt, Conda: b.Recipe.Conda, Pip: b.Recipe.Pip})
 	if err != nil {
@@ -476,7 +480,15 @@ func (q *Queue) workerSpec(ctx context.Context, b *store.Build) (workerspec.Spec
 	spec := workerspec.Spec{
 		BuildID: b.ID, Storage: q.cfg.Storage, TmpDir: q.tmpDir(b.ID), BaseImage: base, Packages: pkgs,
 		Target: b.TargetImage, PushAuth: q.cfg.PushAuth, Insecure: q.cfg.Insecure,
-		AllowCIDRs: q.cfg.AllowCIDRs, Limits: q.cfg.Limits,
+		AllowCIDRs: q.cfg.AllowCIDRs, Limits: q.cfg.Limits, PackageCache: q.cfg.PackageCache,
+	}
+	img, err := q.cfg.Store.FindImage(ctx, b.Image)
+	if err != nil {
+		return workerspec.Spec{}, fmt.Errorf("image %s: %w", b.Image, err)
+	}
+	spec.Owner = img.Owner
+	if spec.Mirrors, err = q.mirrors(ctx); err != nil {
+		return workerspec.Spec{}, err
 	}
 	if spec.KnownDigest, err = q.cfg.Store.LastDigest(ctx, b.Image, b.TargetImage); store.ErrorCode(err) == store.ENOTFOUND {
 		spec.KnownDigest = ""
@@ -514,4 +526,29 @@ func makeTraversable(dir string) error {
 
 func (q *Queue) tmpDir(id int64) string {
 	return filepath.Join(q.cfg.TmpRoot, "build-"+strconv.FormatInt(id, 10))
+}
+
+// mirrors are the package settings in effect (the Settings page's over the
+// flags'), with the credentials of their secrets.
+func (q *Queue) mirrors(ctx context.Context) (workerspec.Mirrors, error) {
+	p, err := q.cfg.Store.EffectivePackageSettings(ctx)
+	if err != nil {
+		return workerspec.Mirrors{}, fmt.Errorf("package settings: %w", err)
+	}
+	m := workerspec.Mirrors{PipIndexURL: p.PipIndexURL, PipExtraIndexURL: p.PipExtraIndexURL,
+		CondaChannels: p.Channels(), CondaChannelAlias: p.CondaChannelAlias, AptMirror: p.AptMirror}
+	for _, x := range []struct {
+		secret string
+		auth   **workerspec.HostAuth
+	}{{p.PipSecret, &m.PipAuth}, {p.CondaSecret, &m.CondaAuth}, {p.AptSecret, &m.AptAuth}} {
+		if x.secret == "" {
+			continue
+		}
+		host, user, pass, err := q.cfg.Store.SecretAuth(ctx, x.secret)
+		if err != nil {
+			return workerspec.Mirrors{}, fmt.Errorf("package mirror secret %q: %w", x.secret, err)
+		}
+		*x.auth = &workerspec.HostAuth{Host: host, Username: user, Password: pass}
+	}
+	return m, nil
 }

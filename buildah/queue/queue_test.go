@@ -259,7 +259,7 @@ func TestQueueRunsABuild(t *testing.T) {
 		BuildID: b.ID, Storage: e.cfg.Storage, TmpDir: filepath.Join(e.cfg.TmpRoot, fmt.Sprintf("build-%d", b.ID)),
 		BaseImage: "docker.io/library/busybox:latest", Packages: recipe.Packages{Apt: []string{"curl"}, Pip: []string{"numpy>=1.2"}},
 		Target: b.TargetImage, PullAuth: &remote.Auth{Username: "puller", Password: "pw"}, PushAuth: e.cfg.PushAuth,
-		Insecure: []string{"registry.test"},
+		Insecure: []string{"registry.test"}, Owner: store.OwnerSystem,
 	}
 	gotJSON, _ := json.Marshal(j.spec)
 	wantJSON, _ := json.Marshal(want)

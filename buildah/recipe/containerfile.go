@@ -5,36 +5,23 @@ import (
 	"strings"
 )
 
-// The fixed text of the RUN lines. Each list becomes one RUN line: its check,
-// its prefix, the packages (each one single-quoted argument) and its suffix.
-// The check makes a base image without the package manager fail with a plain
-// message instead of "apt-get: not found"; "command -v" works in dash, bash
-// and busybox sh alike.
+// The checks that begin the RUN lines: a base image without the package
+// manager fails with a plain message instead of "apt-get: not found";
+// "command -v" works in dash, bash and busybox sh alike.
 //
 // pip is looked up as "pip" only (no fallback to pip3 or "python3 -m pip"):
 // images with Python packages nearly always provide it, and one command keeps
 // the layer easy to read; the message says what is missing.
-// PIP_BREAK_SYSTEM_PACKAGES=1 lets pip install into a distribution's Python
-// (PEP 668 "externally-managed-environment", e.g. Debian 12), which is what a
-// recipe asks for inside an image; pip versions that predate the setting
-// ignore it.
 const (
-	aptRunPrefix = `command -v apt-get >/dev/null || { echo "imagehub: the base image has no apt-get, so APT packages cannot be installed" >&2; exit 1; }; ` +
-		`apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends`
-	aptRunSuffix = ` && apt-get clean && rm -rf /var/lib/apt/lists/*`
-
-	condaRunPrefix = `command -v conda >/dev/null || { echo "imagehub: the base image has no conda, so conda packages cannot be installed" >&2; exit 1; }; ` +
-		`conda install --quiet --yes`
-	condaRunSuffix = ` && conda clean --all -f -y`
-
-	pipRunPrefix = `command -v pip >/dev/null || { echo "imagehub: the base image has no pip, so pip packages cannot be installed" >&2; exit 1; }; ` +
-		`PIP_BREAK_SYSTEM_PACKAGES=1 pip install --no-cache-dir`
-	pipRunSuffix = ``
+	aptCheck   = `command -v apt-get >/dev/null || { echo "imagehub: the base image has no apt-get, so APT packages cannot be installed" >&2; exit 1; }; `
+	condaCheck = `command -v conda >/dev/null || { echo "imagehub: the base image has no conda, so conda packages cannot be installed" >&2; exit 1; }; `
+	pipCheck   = `command -v pip >/dev/null || { echo "imagehub: the base image has no pip, so pip packages cannot be installed" >&2; exit 1; }; `
 )
 
-// runLine renders one RUN line with every package as one single-quoted
-// argument. Parse admits no single quote in a package, so a quoted
-// package is always exactly one literal word for the shell.
+// runLine renders one RUN line: its fixed prefix (mounts, check, command),
+// every package as one single-quoted argument, and its suffix. Parse admits
+// no single quote in a package, so a quoted package is always exactly one
+// literal word for the shell.
 func runLine(prefix string, pkgs []string, suffix string) string {
 	var b strings.Builder
 	b.WriteString("RUN ")
@@ -51,7 +38,10 @@ func runLine(prefix string, pkgs []string, suffix string) string {
 
 // Containerfile renders the Containerfile of a recipe. It is deterministic
 // and has one layer per non-empty list, in the order apt, conda, pip, so that
-// a change to the pip list reuses the cached apt and conda layers.
+// a change to the pip list reuses the cached apt and conda layers. Each RUN
+// line mounts its package manager's caches and points it at the mirrors of
+// s (see setup.go); the cache scope is part of the line, so that buildah's
+// layer cache, too, is never shared between scopes.
 //
 // base is the already-normalised base image reference. user is the base
 // image's own configured user: the packages are installed as root and the
@@ -61,10 +51,14 @@ func runLine(prefix string, pkgs []string, suffix string) string {
 // p must come from Parse, whose grammar guarantees that no package
 // holds a single quote. base and user come from elsewhere (an image reference
 // and an image configuration); Containerfile panics when either could break
-// out of its line (see CheckContainerfileInputs), because writing such a
-// Containerfile would let the text add instructions of its own.
-func Containerfile(base string, p Packages, user string) string {
+// out of its line (see CheckContainerfileInputs), and so does s (see
+// CheckSetup), because writing such a Containerfile would let the text add
+// instructions of its own.
+func Containerfile(base string, p Packages, user string, s Setup) string {
 	if err := CheckContainerfileInputs(base, user); err != nil {
+		panic("recipe.Containerfile: " + err.Error())
+	}
+	if err := CheckSetup(s); err != nil {
 		panic("recipe.Containerfile: " + err.Error())
 	}
 	for _, list := range [][]string{p.Apt, p.Conda, p.Pip} {
@@ -80,14 +74,14 @@ func Containerfile(base string, p Packages, user string) string {
 	var b strings.Builder
 	b.WriteString("FROM " + base + "\n")
 	b.WriteString("USER root\n")
-	if len(p.Apt) > 0 {
-		b.WriteString(runLine(aptRunPrefix, p.Apt, aptRunSuffix))
-	}
-	if len(p.Conda) > 0 {
-		b.WriteString(runLine(condaRunPrefix, p.Conda, condaRunSuffix))
-	}
-	if len(p.Pip) > 0 {
-		b.WriteString(runLine(pipRunPrefix, p.Pip, pipRunSuffix))
+	for _, l := range []struct {
+		pkgs []string
+		run  func(Setup) (string, string)
+	}{{p.Apt, aptRun}, {p.Conda, condaRun}, {p.Pip, pipRun}} {
+		if len(l.pkgs) > 0 {
+			prefix, suffix := l.run(s)
+			b.WriteString(runLine(prefix, l.pkgs, suffix))
+		}
 	}
 	b.WriteString("USER " + user + "\n")
 	return b.String()

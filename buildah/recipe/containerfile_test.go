@@ -35,20 +35,27 @@ func TestContainerfileGolden(t *testing.T) {
 		Pip:   []string{"numpy>=1.2", `requests[socks]==2.31.0 ; python_version >= "3.8"`},
 	}
 	tests := []struct {
-		name string
-		base string
-		p    Packages
-		user string
+		name  string
+		base  string
+		p     Packages
+		user  string
+		setup Setup
 	}{
-		{"all", "docker.io/jupyter/base-notebook:latest", all, "jovyan"},
-		{"pip-only", "docker.io/library/python:3.12", Packages{Pip: []string{"numpy>=1.2", "pandas"}}, "1000:100"},
-		{"none", "docker.io/library/debian:bookworm", Packages{}, "nobody"},
-		{"user-nonroot", "registry.example.com/team/base@sha256:" + strings.Repeat("ab", 32), Packages{Apt: []string{"git"}}, "jovyan"},
-		{"user-empty", "docker.io/library/debian:bookworm", Packages{Apt: []string{"git", "curl"}, Conda: []string{"numpy"}}, ""},
+		{"all", "docker.io/jupyter/base-notebook:latest", all, "jovyan", testSetup("team-a", "docker.io/jupyter/base-notebook")},
+		{"pip-only", "docker.io/library/python:3.12", Packages{Pip: []string{"numpy>=1.2", "pandas"}}, "1000:100", testSetup("system", "docker.io/library/python")},
+		{"none", "docker.io/library/debian:bookworm", Packages{}, "nobody", testSetup("system", "docker.io/library/debian")},
+		{"user-nonroot", "registry.example.com/team/base@sha256:" + strings.Repeat("ab", 32), Packages{Apt: []string{"git"}}, "jovyan", testSetup("team-a", "registry.example.com/team/base")},
+		{"user-empty", "docker.io/library/debian:bookworm", Packages{Apt: []string{"git", "curl"}, Conda: []string{"numpy"}}, "", testSetup("system", "docker.io/library/debian")},
+		{"mirrors", "docker.io/jupyter/base-notebook:latest", all, "jovyan", mirrorSetup},
+		{"mirrors-no-credentials", "docker.io/library/debian:bookworm", all, "", Setup{
+			CacheScope: CacheScope("team-b", "docker.io/library/debian"),
+			Mirrors: Mirrors{PipIndexURL: "https://pypi.example.com/simple", CondaChannels: []string{"conda-forge"},
+				AptMirror: "http://apt.example.com/"},
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := Containerfile(tc.base, tc.p, tc.user)
+			got := Containerfile(tc.base, tc.p, tc.user, tc.setup)
 			path := filepath.Join("testdata", tc.name+".golden")
 			if goldenUpdate() {
 				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
@@ -62,37 +69,120 @@ func TestContainerfileGolden(t *testing.T) {
 			if got != string(want) {
 				t.Errorf("Containerfile differs from %s (run with -update if intended)\ngot:\n%s\nwant:\n%s", path, got, want)
 			}
-			if got2 := Containerfile(tc.base, tc.p, tc.user); got2 != got {
+			if got2 := Containerfile(tc.base, tc.p, tc.user, tc.setup); got2 != got {
 				t.Errorf("Containerfile is not deterministic")
 			}
 		})
 	}
 }
 
+// testSetup is the setup of a build without mirrors.
+func testSetup(owner, repository string) Setup {
+	return Setup{CacheScope: CacheScope(owner, repository)}
+}
+
+// mirrorSetup has every mirror and every credential file.
+var mirrorSetup = Setup{
+	CacheScope: CacheScope("team-a", "docker.io/jupyter/base-notebook"),
+	Mirrors: Mirrors{
+		PipIndexURL: "https://pypi.example.com/simple/", PipExtraIndexURL: "http://10.1.2.3:8080/extra/simple/", PipNetrc: true,
+		CondaChannels: []string{"conda-forge", "https://conda.example.com/bioconda"}, Condarc: true,
+		AptMirror: "https://apt.example.com:8443/mirror", AptAuth: true,
+	},
+}
+
 func TestContainerfileShape(t *testing.T) {
 	p := Packages{Apt: []string{"a1", "b2"}, Conda: []string{"conda-forge::numpy==1.17*"}, Pip: []string{"numpy>=1.2"}}
-	got := Containerfile("debian", p, "")
+	s := testSetup("system", "docker.io/library/debian")
+	got := Containerfile("debian", p, "", s)
 	lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
+	aptPrefix, aptSuffix := aptRun(s)
+	condaPrefix, condaSuffix := condaRun(s)
+	pipPrefix, pipSuffix := pipRun(s)
 	want := []string{
 		"FROM debian",
 		"USER root",
-		"RUN " + aptRunPrefix + " 'a1' 'b2'" + aptRunSuffix,
-		"RUN " + condaRunPrefix + " 'conda-forge::numpy==1.17*'" + condaRunSuffix,
-		"RUN " + pipRunPrefix + " 'numpy>=1.2'" + pipRunSuffix,
+		"RUN " + aptPrefix + " 'a1' 'b2'" + aptSuffix,
+		"RUN " + condaPrefix + " 'conda-forge::numpy==1.17*'" + condaSuffix,
+		"RUN " + pipPrefix + " 'numpy>=1.2'" + pipSuffix,
 		"USER root",
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Errorf("Containerfile =\n%s\nwant\n%s", got, strings.Join(want, "\n"))
 	}
 	for _, l := range lines[2:5] {
-		if !strings.HasPrefix(l, "RUN command -v ") {
-			t.Errorf("RUN line does not check its package manager first: %q", l)
+		rest := l[strings.LastIndex(l, ",sharing=locked ")+len(",sharing=locked "):]
+		if !strings.HasPrefix(l, "RUN --mount=type=cache,id=system/docker.io/library/debian/") || !strings.HasPrefix(rest, "command -v ") {
+			t.Errorf("RUN line does not mount its cache and check its package manager first: %q", l)
 		}
 	}
-	if !strings.Contains(got, "apt-get install -y --no-install-recommends 'a1' 'b2' && apt-get clean && rm -rf /var/lib/apt/lists/*") ||
-		!strings.Contains(got, "conda install --quiet --yes 'conda-forge::numpy==1.17*' && conda clean --all -f -y") ||
-		!strings.Contains(got, "pip install --no-cache-dir 'numpy>=1.2'\n") {
-		t.Errorf("Containerfile does not follow the design's template:\n%s", got)
+	for _, want := range []string{
+		"apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -o Dir::Cache::Archives=/var/cache/apt/imagehub/ 'a1' 'b2'\n",
+		"CONDA_PKGS_DIRS=/var/cache/imagehub/conda conda install --quiet --yes 'conda-forge::numpy==1.17*' && conda clean --all -f -y\n",
+		"PIP_BREAK_SYSTEM_PACKAGES=1 PIP_CACHE_DIR=/var/cache/imagehub/pip pip install 'numpy>=1.2'\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Containerfile lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// TestContainerfileCaches checks what keeps the package caches out of the
+// layers and apart between scopes.
+func TestContainerfileCaches(t *testing.T) {
+	p := Packages{Apt: []string{"curl"}, Conda: []string{"numpy"}, Pip: []string{"six"}}
+	a := Containerfile("debian", p, "", testSetup("team-a", "docker.io/library/debian"))
+	b := Containerfile("debian", p, "", testSetup("team-b", "docker.io/library/debian"))
+	if a == b {
+		t.Fatal("two owners' builds have the same Containerfile: they would share caches and layers")
+	}
+	for _, want := range []string{
+		"--mount=type=cache,id=team-a/docker.io/library/debian/apt,target=/var/cache/apt,sharing=locked",
+		"--mount=type=cache,id=team-a/docker.io/library/debian/apt-lists,target=/var/lib/apt/lists,sharing=locked",
+		"--mount=type=cache,id=team-a/docker.io/library/debian/conda,target=/var/cache/imagehub/conda,sharing=locked",
+		"--mount=type=cache,id=team-a/docker.io/library/debian/pip,target=/var/cache/imagehub/pip,sharing=locked",
+	} {
+		if !strings.Contains(a, want) {
+			t.Errorf("Containerfile lacks %s:\n%s", want, a)
+		}
+	}
+	// Cleaning would empty the caches (they are mounts, never in a layer).
+	for _, gone := range []string{"apt-get clean", "rm -rf /var/lib/apt/lists", "--no-cache-dir"} {
+		if strings.Contains(a, gone) {
+			t.Errorf("Containerfile still has %q:\n%s", gone, a)
+		}
+	}
+}
+
+func TestCheckSetup(t *testing.T) {
+	ok := []Setup{
+		testSetup("system", "docker.io/library/debian"),
+		testSetup("team-a", "127.0.0.1:5000/imagehub/base"),
+		mirrorSetup,
+	}
+	for _, s := range ok {
+		if err := CheckSetup(s); err != nil {
+			t.Errorf("CheckSetup(%+v) = %v", s, err)
+		}
+	}
+	bad := []Setup{
+		{},
+		testSetup("a b", "docker.io/library/debian"),
+		testSetup("a", "docker.io/library/debian,target=/"),
+		{CacheScope: "a", Mirrors: Mirrors{PipIndexURL: "ftp://x/simple"}},
+		{CacheScope: "a", Mirrors: Mirrors{PipIndexURL: "https://x/simple?a=b"}},
+		{CacheScope: "a", Mirrors: Mirrors{PipExtraIndexURL: "https://u:p@x/simple"}},
+		{CacheScope: "a", Mirrors: Mirrors{AptMirror: "http://x/#g;s#x"}},
+		{CacheScope: "a", Mirrors: Mirrors{AptMirror: "http://x/&"}},
+		{CacheScope: "a", Mirrors: Mirrors{AptMirror: "http://x/'"}},
+		{CacheScope: "a", Mirrors: Mirrors{CondaChannels: []string{"-c"}}},
+		{CacheScope: "a", Mirrors: Mirrors{CondaChannels: []string{"a b"}}},
+		{CacheScope: "a", Mirrors: Mirrors{CondaChannels: []string{"~x"}}},
+	}
+	for _, s := range bad {
+		if err := CheckSetup(s); err == nil {
+			t.Errorf("CheckSetup(%+v) accepted it", s)
+		}
 	}
 }
 
@@ -130,18 +220,20 @@ func TestContainerfilePanicsOnUnsafeInputs(t *testing.T) {
 	for _, tc := range []struct {
 		base, user string
 		p          Packages
+		s          Setup
 	}{
-		{"debian", "root\nRUN id", Packages{}},
-		{"debian\nRUN id", "", Packages{}},
-		{"debian", "", Packages{Pip: []string{"x' ; id ; '"}}},
+		{"debian", "root\nRUN id", Packages{}, testSetup("system", "debian")},
+		{"debian\nRUN id", "", Packages{}, testSetup("system", "debian")},
+		{"debian", "", Packages{Pip: []string{"x' ; id ; '"}}, testSetup("system", "debian")},
+		{"debian", "", Packages{Pip: []string{"six"}}, Setup{CacheScope: "system", Mirrors: Mirrors{PipIndexURL: "http://x/;id"}}},
 	} {
 		func() {
 			defer func() {
 				if recover() == nil {
-					t.Errorf("Containerfile(%q, %v, %q) did not panic", tc.base, tc.p, tc.user)
+					t.Errorf("Containerfile(%q, %v, %q, %+v) did not panic", tc.base, tc.p, tc.user, tc.s)
 				}
 			}()
-			Containerfile(tc.base, tc.p, tc.user)
+			Containerfile(tc.base, tc.p, tc.user, tc.s)
 		}()
 	}
 }
@@ -318,7 +410,7 @@ func FuzzContainerfileQuoting(f *testing.F) {
 			}
 		}
 
-		cf := Containerfile(r.BaseImage, p, "jovyan")
+		cf := Containerfile(r.BaseImage, p, "jovyan", mirrorSetup)
 		lines := strings.Split(cf, "\n")
 		if lines[len(lines)-1] != "" {
 			t.Fatalf("Containerfile does not end with a newline:\n%s", cf)
@@ -329,9 +421,13 @@ func FuzzContainerfileQuoting(f *testing.F) {
 			pkgs           []string
 		}
 		var runs []run
-		for _, x := range []run{{aptRunPrefix, aptRunSuffix, p.Apt}, {condaRunPrefix, condaRunSuffix, p.Conda}, {pipRunPrefix, pipRunSuffix, p.Pip}} {
+		for _, x := range []struct {
+			run  func(Setup) (string, string)
+			pkgs []string
+		}{{aptRun, p.Apt}, {condaRun, p.Conda}, {pipRun, p.Pip}} {
 			if len(x.pkgs) > 0 {
-				runs = append(runs, x)
+				prefix, suffix := x.run(mirrorSetup)
+				runs = append(runs, run{prefix, suffix, x.pkgs})
 			}
 		}
 		if len(lines) != 3+len(runs) || lines[0] != "FROM "+r.BaseImage || lines[1] != "USER root" || lines[len(lines)-1] != "USER jovyan" {
@@ -343,15 +439,19 @@ func FuzzContainerfileQuoting(f *testing.F) {
 			if !ok {
 				t.Fatalf("unpaired quote in %q", line)
 			}
-			if want := fixedRun(x.prefix, len(x.pkgs), x.suffix); fixed != want {
+			// The template quotes words of its own (sed's expression) ahead
+			// of the packages.
+			want, own, _ := quoted(fixedRun(x.prefix, len(x.pkgs), x.suffix))
+			if fixed != want {
 				t.Fatalf("RUN line outside its quoted packages differs from the template:\n got %q\nwant %q", fixed, want)
 			}
-			if strings.Join(args, "\x00") != strings.Join(x.pkgs, "\x00") || len(args) != len(x.pkgs) {
-				t.Fatalf("quoted arguments %q, want the packages %q", args, x.pkgs)
+			own = own[:len(own)-len(x.pkgs)]
+			if len(args) != len(own)+len(x.pkgs) || strings.Join(args, "\x00") != strings.Join(append(own, x.pkgs...), "\x00") {
+				t.Fatalf("quoted arguments %q, want the template's %q and the packages %q", args, own, x.pkgs)
 			}
 			// Belt and braces (implied by the comparison above): outside the
-			// quoted packages, the metacharacters are exactly the template's.
-			if got, want := metaOnly(strings.ReplaceAll(fixed, "''", "")), metaOnly(fixedRun(x.prefix, 0, x.suffix)); got != want {
+			// quoted words, the metacharacters are exactly the template's.
+			if got, want := metaOnly(strings.ReplaceAll(fixed, "''", "")), metaOnly(strings.ReplaceAll(want, "''", "")); got != want {
 				t.Fatalf("metacharacters outside quotes are %q, want the template's %q, in %q", got, want, line)
 			}
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 	bh "go.podman.io/buildah"
 	"go.podman.io/buildah/define"
+	"go.podman.io/image/v5/docker/reference"
 
 	"imagehub/buildah/buildtest"
 	"imagehub/buildah/mounts"
@@ -41,6 +42,9 @@ func benchStub(manager string) string {
 		"done\n"
 }
 
+// benchOwner owns the benchmarks' images.
+const benchOwner = "system"
+
 // benchEnv is what the build benchmarks share: one registry, the storage
 // driver both sides use, and base images made on first use.
 type benchEnv struct {
@@ -49,6 +53,9 @@ type benchEnv struct {
 	driver string
 	bases  map[string]string // kind → pushed reference
 	seq    int               // numbers folders, repositories and builds
+	// packageCache is the package cache folder of imagehub's builds; empty
+	// keeps each build's caches in its own folder, as a cold build has.
+	packageCache string
 }
 
 // newBenchEnv starts the registry and picks the storage driver. Everything
@@ -209,6 +216,7 @@ func (e *benchEnv) runImagehub(ctx context.Context, st workerspec.Storage, dir, 
 	spec := workerspec.Spec{
 		BuildID: int64(e.seq), Storage: st, TmpDir: filepath.Join(dir, fmt.Sprintf("tmp-%d", e.seq)),
 		BaseImage: base, Packages: pkgs, Target: repo + ":" + recipe.Tag(base, pkgs), Insecure: []string{e.reg.Addr()},
+		Owner: benchOwner, PackageCache: e.packageCache,
 	}
 	if err := os.MkdirAll(spec.TmpDir, 0o755); err != nil {
 		return sideRun{}, err
@@ -268,7 +276,12 @@ func (e *benchEnv) runCLI(ctx context.Context, st workerspec.Storage, dir, base 
 	}
 	defer mounts.RemoveAll(work)
 	containerfile, policy := filepath.Join(work, "Containerfile"), filepath.Join(work, "policy.json")
-	if err := os.WriteFile(containerfile, []byte(recipe.Containerfile(base, pkgs, info.User)), 0o644); err != nil {
+	named, err := reference.ParseNormalizedNamed(base)
+	if err != nil {
+		return sideRun{}, err
+	}
+	setup := recipe.Setup{CacheScope: recipe.CacheScope(benchOwner, named.Name())}
+	if err := os.WriteFile(containerfile, []byte(recipe.Containerfile(base, pkgs, info.User, setup)), 0o644); err != nil {
 		return sideRun{}, err
 	}
 	if err := os.WriteFile(policy, []byte(insecureAcceptAnything), 0o644); err != nil {
@@ -283,7 +296,7 @@ func (e *benchEnv) runCLI(ctx context.Context, st workerspec.Storage, dir, base 
 	// Not the subordinate ids: Debian's buildah 1.28 with --userns-uid-map
 	// fails at the second RUN step of a busybox base ("error mounting
 	// .containerenv ... permission denied"), so the CLI is spared that cost.
-	network, err := newBuildNet(nil)
+	network, err := newBuildNet(nil, nil)
 	if err != nil {
 		return sideRun{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,14 @@ import (
 //     administrator's edit does. ratio_rebuild_vs_cold is the median of
 //     rebuild seconds / cold seconds.
 //
+//   - package-cache/debian: two images with the same apt packages (hello,
+//     jq, python3-pip), each built cold in a new store holding only the
+//     pulled base, one after the other, sharing the package cache folder
+//     as all builds of one owner on one base repository do; the cache is
+//     new and empty for the first. ratio_second_vs_first is the median of
+//     the second image's seconds / the first's; the second must have
+//     downloaded no .deb ("Need to get 0 B").
+//
 // Every iteration builds and pushes to a new repository, so no build is ever
 // "up to date", and checks that it really built (and, for the rebuild, that
 // the apt layer came from the cache). ns/op is suppressed: it would mix both
@@ -66,6 +75,12 @@ func BenchmarkBuild(b *testing.B) {
 		b.Run("debian", func(b *testing.B) {
 			skipShort(b)
 			benchRebuild(b, e)
+		})
+	})
+	b.Run("package-cache", func(b *testing.B) {
+		b.Run("debian", func(b *testing.B) {
+			skipShort(b)
+			benchPackageCache(b, e)
 		})
 	})
 }
@@ -183,4 +198,55 @@ func reportSides(b *testing.B, name string, runs []sideRun) {
 	b.ReportMetric(median(seconds(total)), name+"_s")
 	b.ReportMetric(median(seconds(build)), fmt.Sprintf("%s_build_s", name))
 	b.ReportMetric(median(seconds(push)), fmt.Sprintf("%s_push_s", name))
+}
+
+// benchPackageCache compares the cold build of a second image with the same
+// packages as a first one, through the shared package cache, with the
+// first's.
+func benchPackageCache(b *testing.B, e *benchEnv) {
+	base := e.base(b, BaseDebian)
+	pkgs := recipe.Packages{Apt: []string{"hello", "jq", "python3-pip"}}
+	var firsts, seconds []sideRun
+	var ratios []float64
+	for i := 0; b.Loop(); i++ {
+		f, s := e.twoImagesOneCache(b, base, pkgs)
+		firsts, seconds = append(firsts, f), append(seconds, s)
+		ratios = append(ratios, s.total.Seconds()/f.total.Seconds())
+		b.Logf("iteration %d: first image %.2fs (build %.2fs, push %.2fs), second image %.2fs (build %.2fs, push %.2fs), ratio %.3f",
+			i+1, f.total.Seconds(), f.build.Seconds(), f.push.Seconds(), s.total.Seconds(), s.build.Seconds(), s.push.Seconds(), ratios[i])
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(median(ratios), "ratio_second_vs_first")
+	reportSides(b, "first", firsts)
+	reportSides(b, "second", seconds)
+}
+
+// twoImagesOneCache builds pkgs on base twice, each in a new store with the
+// base pulled (not timed), with one new package cache folder, and removes
+// it all.
+func (e *benchEnv) twoImagesOneCache(b *testing.B, base string, pkgs recipe.Packages) (first, second sideRun) {
+	b.Helper()
+	cacheDir, cacheStore := e.newDir(b, "package-cache")
+	defer e.removeDir(b, cacheDir, cacheStore, false)
+	e.packageCache = filepath.Join(cacheDir, "packages")
+	defer func() { e.packageCache = "" }()
+	build := func(label string) sideRun {
+		dir, st := e.newDir(b, label)
+		defer e.removeDir(b, dir, st, true)
+		e.pullBase(b, st, dir, base)
+		r, err := e.runImagehub(context.Background(), st, dir, base, pkgs, e.repo(label))
+		if err != nil {
+			b.Fatalf("%s: %v", label, err)
+		}
+		if strings.Contains(r.log, "Using cache") {
+			b.Fatalf("%s used the layer cache of a new store:\n%s", label, tail(r.log, 40))
+		}
+		return r
+	}
+	first = build("first-image")
+	second = build("second-image")
+	if !strings.Contains(second.log, "Need to get 0 B/") {
+		b.Fatalf("the second image downloaded packages again:\n%s", tail(second.log, 60))
+	}
+	return first, second
 }

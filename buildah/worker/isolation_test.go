@@ -2,6 +2,7 @@ package worker
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -133,7 +134,7 @@ func TestBuildIsolationRootless(t *testing.T) {
 		BuildID: 402, TmpDir: filepath.Join(dir, "tmp"), BaseImage: base, Packages: pkgs,
 		Storage:  workerspec.Storage{GraphRoot: filepath.Join(dir, "storage", "graph"), RunRoot: filepath.Join(dir, "storage", "run")},
 		Target:   reg.Addr() + "/hostile/rootless-built:1",
-		Insecure: []string{reg.Addr()},
+		Insecure: []string{reg.Addr()}, Owner: "system",
 	}
 	for _, d := range []string{spec.TmpDir, filepath.Dir(spec.Storage.GraphRoot)} {
 		if err := os.Mkdir(d, 0o700); err != nil {
@@ -176,11 +177,12 @@ func rootUsedBuildah(t *testing.T) {
 
 // TestBuildNetworkPolicy reads back the rules of a build's network
 // namespace: link-local, loopback and this host's own addresses refused,
-// private ranges refused unless allowed, the internet open. Nothing is sent
-// anywhere: the rules are read, not probed.
+// private ranges refused unless allowed, a package mirror's port open, the
+// internet open. Nothing is sent anywhere: the rules are read, not probed.
 func TestBuildNetworkPolicy(t *testing.T) {
 	buildtest.NeedRoot(t)
-	n, err := newBuildNet([]string{"10.20.0.0/16", "fd12::/16"})
+	mirrors := []netip.AddrPort{netip.MustParseAddrPort("192.168.7.8:3142"), netip.MustParseAddrPort("[fd34::5]:443")}
+	n, err := newBuildNet([]string{"10.20.0.0/16", "fd12::/16"}, mirrors)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,6 +205,9 @@ func TestBuildNetworkPolicy(t *testing.T) {
 	order("-A OUTPUT -d 10.0.0.0/8 -j REJECT", "-A OUTPUT -d 192.168.0.0/16 -j REJECT")
 	order("-A OUTPUT -d fe80::/10 -j REJECT", "-A OUTPUT -d fd12::/16 -j ACCEPT")
 	order("-A OUTPUT -d fd12::/16 -j ACCEPT", "-A OUTPUT -d fc00::/7 -j REJECT")
+	order("-A OUTPUT -d 10.0.2.2/32 -j REJECT", "-A OUTPUT -d 192.168.7.8/32 -p tcp -m tcp --dport 3142 -j ACCEPT")
+	order("-A OUTPUT -d 192.168.7.8/32 -p tcp -m tcp --dport 3142 -j ACCEPT", "-A OUTPUT -d 192.168.0.0/16 -j REJECT")
+	order("-A OUTPUT -d fd34::5/128 -p tcp -m tcp --dport 443 -j ACCEPT", "-A OUTPUT -d fc00::/7 -j REJECT")
 	for _, h := range hostAddresses() {
 		if !strings.Contains(rules, "-A OUTPUT -d "+h+" -j REJECT") {
 			t.Errorf("this host's address %s is not refused:\n%s", h, rules)

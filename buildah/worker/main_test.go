@@ -243,7 +243,7 @@ func testSpec(t *testing.T, id int64, s workerspec.Storage, reg *registry.Server
 	})
 	return workerspec.Spec{
 		BuildID: id, Storage: s, TmpDir: tmp, BaseImage: base, Packages: p,
-		Target: reg.Addr() + "/" + target, Insecure: []string{reg.Addr()},
+		Target: reg.Addr() + "/" + target, Insecure: []string{reg.Addr()}, Owner: "system",
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -20,8 +21,10 @@ import (
 // (--disable-host-loopback), and iptables rules installed in the namespace
 // before the build refuse link-local addresses (cloud metadata), the host's
 // own addresses and, unless an administrator allows them, private ranges.
-// A RUN step has no CAP_NET_ADMIN, so it cannot change the rules. It works
-// the same as root and inside a rootless worker's user namespace.
+// The package mirrors the build uses are opened too, each address on its
+// port alone. A RUN step has no CAP_NET_ADMIN, so it cannot change the
+// rules. It works the same as root and inside a rootless worker's user
+// namespace.
 
 // slirpDNS is slirp4netns's DNS forwarder inside the namespace; RUN steps
 // use it, since the host's resolver may sit on a range they cannot reach.
@@ -44,8 +47,9 @@ type buildNet struct {
 }
 
 // newBuildNet makes the namespace, attaches slirp4netns and installs the
-// policy; allow lists the CIDRs an administrator opened.
-func newBuildNet(allow []string) (n *buildNet, err error) {
+// policy; allow lists the CIDRs an administrator opened, mirrors the
+// addresses and ports of the package mirrors.
+func newBuildNet(allow []string, mirrors []netip.AddrPort) (n *buildNet, err error) {
 	n = &buildNet{holder: exec.Command("sleep", "infinity")}
 	n.holder.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
 	if err := startOnLockedThread(n.holder); err != nil {
@@ -59,7 +63,7 @@ func newBuildNet(allow []string) (n *buildNet, err error) {
 	if out, err := n.run(nil, "ip", "link", "set", "lo", "up"); err != nil {
 		return nil, fmt.Errorf("build network: ip link set lo up: %v: %s", err, out)
 	}
-	if err := n.installPolicy(allow); err != nil {
+	if err := n.installPolicy(allow, mirrors); err != nil {
 		return nil, err
 	}
 	return n, n.startSlirp()
@@ -125,13 +129,13 @@ func (n *buildNet) run(stdin []byte, args ...string) (string, error) {
 }
 
 // installPolicy loads the rules for IPv4 and IPv6.
-func (n *buildNet) installPolicy(allow []string) error {
+func (n *buildNet) installPolicy(allow []string, mirrors []netip.AddrPort) error {
 	hosts := hostAddresses()
 	for _, t := range []struct {
 		cmd string
 		v6  bool
 	}{{"iptables-restore", false}, {"ip6tables-restore", true}} {
-		if out, err := n.run([]byte(policyRules(t.v6, allow, hosts)), t.cmd); err != nil {
+		if out, err := n.run([]byte(policyRules(t.v6, allow, mirrors, hosts)), t.cmd); err != nil {
 			return fmt.Errorf("build network: %s: %v: %s (is Debian's iptables installed?)", t.cmd, err, strings.TrimSpace(out))
 		}
 	}
@@ -156,9 +160,10 @@ func (n *buildNet) Rules() (string, error) {
 // inside the namespace and slirp's DNS allowed; the never ranges and the
 // host's own addresses refused (slirp connects from the host, so a host
 // address would reach the server's listeners on 0.0.0.0); then the allowed
-// CIDRs; then the private ranges refused. Everything else (the internet) is
-// allowed. REJECT, not DROP, so that a refused connection fails at once.
-func policyRules(v6 bool, allow, hostAddrs []string) string {
+// CIDRs and the mirrors' TCP ports; then the private ranges refused.
+// Everything else (the internet) is allowed. REJECT, not DROP, so that a
+// refused connection fails at once.
+func policyRules(v6 bool, allow []string, mirrors []netip.AddrPort, hostAddrs []string) string {
 	var b strings.Builder
 	b.WriteString("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n")
 	b.WriteString("-A OUTPUT -o lo -j ACCEPT\n")
@@ -176,6 +181,11 @@ func policyRules(v6 bool, allow, hostAddrs []string) string {
 	}
 	for _, c := range familyOf(v6, allow) {
 		fmt.Fprintf(&b, "-A OUTPUT -d %s -j ACCEPT\n", c)
+	}
+	for _, m := range mirrors {
+		if a := m.Addr(); a.Is6() == v6 {
+			fmt.Fprintf(&b, "-A OUTPUT -d %s -p tcp -m tcp --dport %d -j ACCEPT\n", netip.PrefixFrom(a, a.BitLen()), m.Port())
+		}
 	}
 	for _, c := range private {
 		fmt.Fprintf(&b, "-A OUTPUT -d %s -j REJECT --reject-with %s\n", c, reject)

@@ -52,9 +52,11 @@ const (
 //
 // Everything a person should see goes to log: the Containerfile, the build
 // steps with their output, and the push. Credentials never do: they go to
-// the registries only through containers/image's configuration. The error
-// returned is one line, fit to be the build's failure reason; the caller
-// reports the failure event.
+// the registries only through containers/image's configuration, and to the
+// package mirrors only as build secrets (packages.go); whatever a package
+// manager prints, the mirrors' passwords are taken out of the log and the
+// error (redact.go). The error returned is one line, fit to be the build's
+// failure reason; the caller reports the failure event.
 //
 // Cancelling ctx ends the build at the next step, not during a RUN step that
 // is running: to stop a build at once, kill the worker's process group, then
@@ -79,7 +81,15 @@ func Run(ctx context.Context, spec workerspec.Spec, log io.Writer, events func(w
 	if events == nil {
 		events = func(workerspec.Event) {}
 	}
-	log = &syncWriter{w: log}
+	redact := newRedactor(spec.Mirrors)
+	redacting := redact.Writer(log)
+	defer redacting.Flush()
+	err := run(ctx, spec, &syncWriter{w: redacting}, events)
+	return redact.Error(err)
+}
+
+// run is Run with its log made safe for the mirrors' passwords.
+func run(ctx context.Context, spec workerspec.Spec, log io.Writer, events func(workerspec.Event)) error {
 	target, err := remote.NormalizeReference(spec.Target)
 	if err != nil {
 		return fmt.Errorf("target image: %w", err)
@@ -114,7 +124,11 @@ func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log 
 		return "", err
 	}
 	defer env.leave()
-	network, err := newBuildNet(spec.AllowCIDRs)
+	pkgs, err := preparePackages(ctx, spec, log)
+	if err != nil {
+		return "", err
+	}
+	network, err := newBuildNet(spec.AllowCIDRs, pkgs.mirrors)
 	if err != nil {
 		return "", err
 	}
@@ -127,7 +141,7 @@ func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log 
 	if err != nil {
 		return "", err
 	}
-	containerfile, text, err := writeRecipeContainerfile(ctx, spec, log)
+	containerfile, text, err := writeRecipeContainerfile(ctx, spec, pkgs.setup, log)
 	if err != nil {
 		return "", err
 	}
@@ -140,6 +154,7 @@ func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log 
 		suffix:        ContainerSuffix(spec.BuildID),
 		log:           tail,
 		limits:        spec.Limits,
+		secrets:       pkgs.secrets,
 	})
 	if err != nil {
 		return "", buildError(err, text, tail.lastLine())
@@ -151,10 +166,11 @@ func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log 
 	return pushImage(ctx, store, env, imageID, target, env.systemContext(target, spec.Insecure), log)
 }
 
-// writeRecipeContainerfile generates the recipe's Containerfile, restoring
-// the base image's own user at the end, writes it into the build's temporary
-// folder and shows it in the log (it never holds a secret).
-func writeRecipeContainerfile(ctx context.Context, spec workerspec.Spec, log io.Writer) (path, text string, err error) {
+// writeRecipeContainerfile generates the recipe's Containerfile with the
+// package setup, restoring the base image's own user at the end, writes it
+// into the build's temporary folder and shows it in the log (it never holds
+// a secret).
+func writeRecipeContainerfile(ctx context.Context, spec workerspec.Spec, setup recipe.Setup, log io.Writer) (path, text string, err error) {
 	base, err := remote.NormalizeReference(spec.BaseImage)
 	if err != nil {
 		return "", "", fmt.Errorf("base image: %w", err)
@@ -176,7 +192,7 @@ func writeRecipeContainerfile(ctx context.Context, spec workerspec.Spec, log io.
 	if err := recipe.CheckContainerfileInputs(from, info.User); err != nil {
 		return "", "", err
 	}
-	text = recipe.Containerfile(from, spec.Packages, info.User)
+	text = recipe.Containerfile(from, spec.Packages, info.User, setup)
 	path = filepath.Join(spec.TmpDir, "Containerfile")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		return "", "", err
@@ -353,6 +369,8 @@ type buildParams struct {
 	suffix        string
 	log           io.Writer
 	limits        workerspec.Limits
+	// secrets are the build secrets RUN steps may mount.
+	secrets []string
 }
 
 // buildImage builds a Containerfile into store and returns the image's ID.
@@ -367,8 +385,9 @@ func buildImage(ctx context.Context, store storage.Store, env *buildEnv, p build
 // (never the server's uid), and in the build's own network namespace (see
 // network.go) with slirp's DNS. RUN steps see an empty /sys: sysfs cannot be
 // mounted in a user namespace that does not own the network namespace. Then
-// the process's own resource limits, the build's signature policy, and every
-// message into the log.
+// the process's own resource limits, the build's secrets (the package
+// mirrors' credentials), the build's signature policy, and every message
+// into the log.
 func buildOptions(env *buildEnv, p buildParams) define.BuildOptions {
 	isolation := define.IsolationOCI
 	if unshare.IsRootless() {
@@ -396,6 +415,7 @@ func buildOptions(env *buildEnv, p buildParams) define.BuildOptions {
 			Ulimit:     processUlimits(p.limits.Processes),
 			DNSServers: []string{slirpDNS},
 			Memory:     memoryLimit(p.limits),
+			Secrets:    p.secrets,
 		},
 		NamespaceOptions:        namespaces,
 		IDMappingOptions:        &define.IDMappingOptions{UIDMap: env.uids, GIDMap: env.gids},

@@ -7,6 +7,7 @@ package workerspec
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -48,6 +49,57 @@ type Spec struct {
 	// up to date only when its digest is this one; any other is rebuilt and
 	// pushed again, since somebody else wrote that tag.
 	KnownDigest string `json:"knownDigest,omitempty"`
+	// Owner owns the image: "system" or a group. It scopes the package
+	// caches (recipe.CacheScope): no two owners' builds share one.
+	Owner string `json:"owner"`
+	// PackageCache is the folder that holds the package caches that RUN
+	// steps mount (apt, pip, conda), shared by all builds; empty keeps
+	// each build's caches in its temporary folder, gone with it.
+	PackageCache string `json:"packageCache,omitempty"`
+	// Mirrors are the package mirrors RUN steps fetch from.
+	Mirrors Mirrors `json:"mirrors"`
+}
+
+// Mirrors are the package mirrors of a build (empty: the sources the base
+// image names) and the credentials for their hosts.
+type Mirrors struct {
+	PipIndexURL       string   `json:"pipIndexUrl,omitempty"`
+	PipExtraIndexURL  string   `json:"pipExtraIndexUrl,omitempty"`
+	CondaChannels     []string `json:"condaChannels,omitempty"`
+	CondaChannelAlias string   `json:"condaChannelAlias,omitempty"`
+	AptMirror         string   `json:"aptMirror,omitempty"`
+	// PipAuth, CondaAuth and AptAuth are each package manager's
+	// credentials, offered to its URLs on the credential's host only.
+	PipAuth   *HostAuth `json:"pipAuth,omitempty"`
+	CondaAuth *HostAuth `json:"condaAuth,omitempty"`
+	AptAuth   *HostAuth `json:"aptAuth,omitempty"`
+}
+
+// URLs lists the mirror URLs that are set, conda's channels that are URLs
+// included: where RUN steps fetch packages from.
+func (m Mirrors) URLs() []string {
+	var out []string
+	for _, u := range append([]string{m.PipIndexURL, m.PipExtraIndexURL, m.CondaChannelAlias, m.AptMirror}, m.CondaChannels...) {
+		if strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// HostAuth is a credential for one mirror host.
+type HostAuth struct {
+	// Host is host[:port], as in a URL.
+	Host     string `json:"host"`
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// For reports whether a is the credential of rawURL's host (the same host
+// and port): the only URLs it is ever offered to.
+func (a *HostAuth) For(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	return a != nil && err == nil && u.Host != "" && strings.EqualFold(u.Host, a.Host)
 }
 
 // Limits bound the resources of a build's RUN steps; zero means unbounded.

@@ -26,6 +26,7 @@ const (
 	buildsFolder   = "builds"   // a folder per build: its log
 	registryFolder = "registry" // the embedded registry's storage
 	tmpFolder      = "tmp"      // the builds' temporary folders
+	cacheFolder    = "cache"    // the package caches of RUN steps (cache/packages)
 )
 
 func (d dataDir) path(elem ...string) string {

@@ -47,6 +47,8 @@ type serveConfig struct {
 	metricsAddr            string
 	logFormat              string
 	disk                   diskSettings
+	// packages are the package mirrors' defaults (mirrors.go).
+	packages store.PackageSettings
 }
 
 func parseServeFlags(args []string) (c serveConfig, err error) {
@@ -72,11 +74,15 @@ func parseServeFlags(args []string) (c serveConfig, err error) {
 	fs.StringVar(&c.logFormat, "log-format", envOr("IMAGEHUB_LOG_FORMAT", "text"), "text or json: the format of the server's log (a line per request among it)")
 	maxLogSize := fs.String("max-log-size", envOr("IMAGEHUB_MAX_LOG_SIZE", "50MiB"), "a build whose log passes this size (in bytes, KiB, MiB or GiB) is stopped and fails")
 	diskFlags := addDiskFlags(fs)
+	addPackageFlags(fs, &c.packages)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if c.disk, err = diskFlags.parse(); err != nil {
 		return c, err
+	}
+	if err := c.packages.Validate(); err != nil {
+		return c, packageFlagsError(err)
 	}
 	if c.buildAllowCIDRs, err = parseAllowCIDRs(*allow); err != nil {
 		return c, err
@@ -127,6 +133,9 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer a.store.Close()
 	a.store.SetGroupBuildLimit(cfg.groupBuildLimit)
+	if err := setPackageDefaults(ctx, a.store, cfg.packages); err != nil {
+		return err
+	}
 	if err := bootstrapAdmin(ctx, a.store, stderr); err != nil {
 		return err
 	}
@@ -404,7 +413,8 @@ func (a *app) startQueue(ctx context.Context) (<-chan error, error) {
 		Observer: a.metrics,
 		// The disk keeper is made next, before the queue runs.
 		Hold: func() string { return a.disk.Hold() }, Finished: func(ctx context.Context, b *store.Build) { a.disk.BuildFinished(ctx, b) },
-		CacheSize: a.cfg.disk.cacheSize,
+		CacheSize:    a.cfg.disk.cacheSize,
+		PackageCache: a.data.path(cacheFolder, "packages"),
 	})
 	if err := a.startDiskKeeper(ctx); err != nil {
 		return nil, err
