@@ -1,12 +1,11 @@
 package metrics
 
 import (
-	"io/fs"
 	"maps"
-	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
+
+	"imagehub/buildah/mounts"
 )
 
 // How the disk use is measured: walking a layer store of a year's builds
@@ -76,40 +75,14 @@ func (d *diskUsage) walk(done chan struct{}) {
 	close(done)
 }
 
-// diskUsed is the space allocated to the files below paths. What cannot be
-// read (a missing path, a folder of another user) counts for nothing.
+// diskUsed is the space allocated to the files below paths
+// (mounts.DiskUsage). What cannot be read (a missing path, a folder of
+// another user) counts for nothing.
 func diskUsed(paths []string) int64 {
 	var total int64
-	linked := map[[2]uint64]bool{} // files with several links, by device and inode
-	for _, root := range paths {
-		var rootDev uint64
-		filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
-			if err != nil {
-				return nil
-			}
-			info, err := e.Info()
-			if err != nil {
-				return nil
-			}
-			st, ok := info.Sys().(*syscall.Stat_t)
-			if !ok {
-				return nil
-			}
-			switch {
-			case path == root:
-				rootDev = uint64(st.Dev)
-			case e.IsDir() && uint64(st.Dev) != rootDev:
-				return fs.SkipDir
-			case !e.IsDir() && st.Nlink > 1:
-				key := [2]uint64{uint64(st.Dev), uint64(st.Ino)}
-				if linked[key] {
-					return nil
-				}
-				linked[key] = true
-			}
-			total += int64(st.Blocks) * 512
-			return nil
-		})
+	for _, p := range paths {
+		n, _ := mounts.DiskUsage(p)
+		total += n
 	}
 	return total
 }
