@@ -141,6 +141,8 @@ func mirrorURLReason(s string) string {
 		return "At most 1024 characters."
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "":
 		return "An http:// or https:// URL, such as https://pypi.example.com/simple."
+	case PortReason(u.Host) != "":
+		return PortReason(u.Host)
 	case u.User != nil:
 		return "No credentials in the URL: choose a secret for them."
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.ContainsAny(s, "?#"):

@@ -39,6 +39,8 @@ func TestPackageSettingsValidate(t *testing.T) {
 		{store.PackageSettings{AptMirror: "http://169.254.169.254/"}, "aptMirror"},
 		{store.PackageSettings{AptMirror: "http://[::1]:3142/"}, "aptMirror"},
 		{store.PackageSettings{AptMirror: "http://a/&x"}, "aptMirror"},
+		{store.PackageSettings{AptMirror: "http://mirror.example:99999/debian"}, "aptMirror"},
+		{store.PackageSettings{PipIndexURL: "https://pypi.example.com:0/simple"}, "pipIndexUrl"},
 		{store.PackageSettings{CondaChannelAlias: "https://conda.example.com/'"}, "condaChannelAlias"},
 		{store.PackageSettings{CondaChannels: "conda-forge bioconda"}, "condaChannels"},
 		{store.PackageSettings{CondaChannels: "-c,conda-forge"}, "condaChannels"},

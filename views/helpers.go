@@ -326,3 +326,23 @@ func flagSecretLabel(def string) string {
 	}
 	return "The flag's: " + def
 }
+
+// intervalText says a schedule's interval in the largest whole unit:
+// "24 hours", "90 minutes", "45s".
+func intervalText(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return plural(int(d/time.Hour), "hour")
+	case d%time.Minute == 0:
+		return plural(int(d/time.Minute), "minute")
+	}
+	return d.String()
+}
+
+// plural is "1 hour" or "n hours".
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.Itoa(n) + " " + unit + "s"
+}
