@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"imagehub/store"
@@ -23,8 +25,9 @@ func userAddCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	password := os.Getenv("IMAGEHUB_PASSWORD")
 	if password == "" {
-		if _, err := fmt.Fscanln(os.Stdin, &password); err != nil {
-			return fmt.Errorf("give the password in IMAGEHUB_PASSWORD or on standard input")
+		line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+		if password = strings.TrimRight(line, "\r\n"); password == "" {
+			return fmt.Errorf("give the password in IMAGEHUB_PASSWORD or on the first line of standard input")
 		}
 	}
 	_, st, err := openDataDir(*data)

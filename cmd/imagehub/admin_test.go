@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,5 +36,40 @@ func TestPasswordsOver72BytesAreRefusedByTheCLI(t *testing.T) {
 	t.Setenv("IMAGEHUB_PASSWORD", strings.Repeat("é", 36))
 	if err := userAddCmd(ctx, []string{"--data", dir, "--user", "bob"}, io.Discard); err != nil {
 		t.Errorf("user add with 72 bytes: %v", err)
+	}
+}
+
+// TestUserAddReadsTheWholeLine: a password given on standard input is the
+// whole first line, spaces and all, and that password signs in.
+func TestUserAddReadsTheWholeLine(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "data")
+	t.Setenv("IMAGEHUB_PASSWORD", "")
+	const password = "correct horse battery staple"
+	in := filepath.Join(t.TempDir(), "stdin")
+	if err := os.WriteFile(in, []byte(password+"\nthe next line\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stdin := os.Stdin
+	os.Stdin = f
+	defer func() { os.Stdin = stdin }()
+	if err := userAddCmd(ctx, []string{"--data", dir, "--user", "carol"}, io.Discard); err != nil {
+		t.Fatalf("user add with a password holding spaces: %v", err)
+	}
+	_, st, err := openDataDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Authenticate(ctx, "carol", password); err != nil {
+		t.Errorf("signing in with the whole line: %v", err)
+	}
+	if _, err := st.Authenticate(ctx, "carol", "correct"); err == nil {
+		t.Error("the first word alone signs in")
 	}
 }
