@@ -238,7 +238,7 @@ func (e *benchEnv) twoImagesOneCache(b *testing.B, base string, pkgs recipe.Pack
 		if err != nil {
 			b.Fatalf("%s: %v", label, err)
 		}
-		if strings.Contains(r.log, "Using cache") {
+		if strings.Contains(r.log, "--> Using cache") {
 			b.Fatalf("%s used the layer cache of a new store:\n%s", label, tail(r.log, 40))
 		}
 		return r
