@@ -117,7 +117,7 @@ func TestContainerfileShape(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -o Dir::Cache::Archives=/var/cache/apt/imagehub/ 'a1' 'b2'\n",
+		"apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -o Dir::Cache::Archives=/var/cache/apt/imagehub/ -o APT::Keep-Downloaded-Packages=true 'a1' 'b2'\n",
 		"CONDA_PKGS_DIRS=/var/cache/imagehub/conda conda install --quiet --yes 'conda-forge::numpy==1.17*' && conda clean --all -f -y\n",
 		"PIP_BREAK_SYSTEM_PACKAGES=1 PIP_CACHE_DIR=/var/cache/imagehub/pip pip install 'numpy>=1.2'\n",
 	} {

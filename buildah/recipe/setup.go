@@ -54,7 +54,8 @@ const (
 // The caches are cache mounts, the sources a tmpfs: none of them is ever in
 // a layer. APT's archives go to a folder of their own inside its cache mount
 // rather than to /var/cache/apt/archives, which the docker-clean hook of
-// Debian's and Ubuntu's official images empties after every install.
+// Debian's and Ubuntu's official images empties after every install, and
+// apt is told to keep what it downloads there, whatever the image says.
 const (
 	aptCacheDir   = "/var/cache/apt"
 	aptListsDir   = "/var/lib/apt/lists"
@@ -155,7 +156,7 @@ func aptRun(s Setup) (prefix, suffix string) {
 	}
 	prefix = mounts[1:] + " " + aptCheck + rewrite +
 		"apt-get" + opts + " update && DEBIAN_FRONTEND=noninteractive apt-get" + opts +
-		" install -y --no-install-recommends -o Dir::Cache::Archives=" + aptArchives
+		" install -y --no-install-recommends -o Dir::Cache::Archives=" + aptArchives + " -o APT::Keep-Downloaded-Packages=true"
 	return prefix, ""
 }
 

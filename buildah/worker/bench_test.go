@@ -37,6 +37,7 @@ import (
 //     imagehub seconds / CLI seconds. imagehub's time also covers what the
 //     CLI is spared: reading the base image's user from the registry and
 //     checking whether the target already exists.
+//
 //   - rebuild-pip/debian: a recipe with real apt packages (hello, jq) and a
 //     pip line, built cold (a new store holding only the pulled base image),
 //     then rebuilt in the same store with one more pip package, as an
@@ -238,7 +239,7 @@ func (e *benchEnv) twoImagesOneCache(b *testing.B, base string, pkgs recipe.Pack
 		if err != nil {
 			b.Fatalf("%s: %v", label, err)
 		}
-		if strings.Contains(r.log, "Using cache") {
+		if strings.Contains(r.log, "--> Using cache") {
 			b.Fatalf("%s used the layer cache of a new store:\n%s", label, tail(r.log, 40))
 		}
 		return r

@@ -29,8 +29,8 @@ import (
 //     neither are the package caches (no .deb, no pip cache) or the
 //     mirrors' files;
 //   - a cold build of a second image with the same packages, in a new
-//     store sharing the package cache, fetches no .deb at all: apt says
-//     "0 B" and the mirror sees no request for one.
+//     store sharing the package cache, fetches no .deb at all (apt says
+//     "0 B" and the mirror sees no request for one) and no wheel.
 func TestWorkerDebianPackages(t *testing.T) {
 	buildtest.NeedRoot(t)
 	if testing.Short() {
@@ -98,7 +98,7 @@ func TestWorkerDebianPackages(t *testing.T) {
 		more := pkgs
 		more.Pip = []string{"imagehub-probe", "imagehub-probe-two"}
 		log, spec := build(202, st, more)
-		if !strings.Contains(log, "--> Using cache ") {
+		if !strings.Contains(log, "--> Using cache") {
 			t.Errorf("the rebuild did not reuse the apt layer:\n%s", log)
 		}
 		files := imageFiles(t, spec.Target, nil)
@@ -117,10 +117,12 @@ func TestWorkerDebianPackages(t *testing.T) {
 		if !strings.Contains(log, "Need to get 0 B/") {
 			t.Errorf("apt did not say it needs 0 B:\n%s", log)
 		}
-		if strings.Contains(log, "--> Using cache ") {
+		if strings.Contains(log, "--> Using cache") {
 			t.Errorf("a new store reused a layer:\n%s", log)
 		}
-		t.Logf("wheel downloads: %d before, %d after (pip's cache)", wheelsBefore, wheelsAfter)
+		if wheelsAfter != wheelsBefore || !strings.Contains(log, "Using cached http://"+addr+"/files/imagehub_probe-1.0-py3-none-any.whl") {
+			t.Errorf("pip downloaded the wheel again (%d, then %d) instead of using its cache:\n%s", wheelsBefore, wheelsAfter, log)
+		}
 		checkLayers(t, spec.Target, password)
 	})
 

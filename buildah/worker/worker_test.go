@@ -71,7 +71,7 @@ func TestWorkerBuildsPushesAndIsThenUpToDate(t *testing.T) {
 	}
 	wantRecorded(t, imageFiles(t, spec.Target, nil),
 		"apt-get update",
-		"apt-get install -y --no-install-recommends -o Dir::Cache::Archives=/var/cache/apt/imagehub/ curl vim",
+		"apt-get install -y --no-install-recommends -o Dir::Cache::Archives=/var/cache/apt/imagehub/ -o APT::Keep-Downloaded-Packages=true curl vim",
 		"conda install --quiet --yes conda-forge::numpy==1.17*",
 		"conda clean --all -f -y",
 		"pip install requests>=2")
@@ -111,7 +111,7 @@ func TestWorkerBuildsPushesAndIsThenUpToDate(t *testing.T) {
 		}
 		wantRecorded(t, imageFiles(t, spec.Target, nil),
 			"apt-get update",
-			"apt-get install -y --no-install-recommends -o Dir::Cache::Archives=/var/cache/apt/imagehub/ curl vim",
+			"apt-get install -y --no-install-recommends -o Dir::Cache::Archives=/var/cache/apt/imagehub/ -o APT::Keep-Downloaded-Packages=true curl vim",
 			"conda install --quiet --yes conda-forge::numpy==1.17*",
 			"conda clean --all -f -y",
 			"pip install requests>=2 six")
@@ -209,7 +209,7 @@ func TestWorkerRebuildsATagItDidNotRecord(t *testing.T) {
 			t.Errorf("log lacks %s:\n%s", want, log)
 		}
 		wantRecorded(t, imageFiles(t, derived.Target, pull), "pip install requests>=2", "apt-get update",
-			"apt-get install -y --no-install-recommends -o Dir::Cache::Archives=/var/cache/apt/imagehub/ curl")
+			"apt-get install -y --no-install-recommends -o Dir::Cache::Archives=/var/cache/apt/imagehub/ -o APT::Keep-Downloaded-Packages=true curl")
 	})
 
 	t.Run("the pull account cannot push", func(t *testing.T) {
@@ -633,7 +633,7 @@ func TestRootlessWorker(t *testing.T) {
 		t.Errorf("skopeo sees %s, worker reported %s", digest, events[2].Digest)
 	}
 	wantRecorded(t, imageFiles(t, spec.Target, nil),
-		"apt-get update", "apt-get install -y --no-install-recommends -o Dir::Cache::Archives=/var/cache/apt/imagehub/ curl",
+		"apt-get update", "apt-get install -y --no-install-recommends -o Dir::Cache::Archives=/var/cache/apt/imagehub/ -o APT::Keep-Downloaded-Packages=true curl",
 		"conda install --quiet --yes numpy", "conda clean --all -f -y",
 		"pip install six")
 	fi, err := os.Stat(spec.Storage.GraphRoot)
