@@ -25,7 +25,7 @@ run: install build
 
 ## test: install what is needed, check generated code and formatting, lint, run every test
 test: install check-generated lint
-	go test -count=1 -race -timeout 30m $(RACE_PKGS)
+	go test -count=1 -race -timeout 45m $(RACE_PKGS)
 	go test -count=1 -timeout 80m $$(go list ./... | grep -v -x $(foreach p,$(RACE_PKGS),-e imagehub/$(p:./%=%)))
 
 ## unit: the fast tests (no root, no apt, no browser), for the edit-test loop
