@@ -273,21 +273,25 @@ func TestMetricsScrape(t *testing.T) {
 	w.queueBuild("waiting")
 	w.q.Notify()
 	deadline := time.Now().Add(10 * time.Second)
+	// The finished build is counted before it leaves the queue's slot, so
+	// "one running" alone may still be that build: wait for the next to be
+	// marked running too.
 	var fams families
 	for {
 		fams = w.scrape()
-		if fams.value("imagehub_builds_finished_total", "status", "succeeded") == 1 && fams.value("imagehub_builds_running") == 1 {
+		b, err := w.st.FindBuild(context.Background(), stuck.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fams.value("imagehub_builds_finished_total", "status", "succeeded") == 1 && fams.value("imagehub_builds_running") == 1 &&
+			b.Status == store.BuildRunning {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the build did not finish, or the next did not start: succeeded %v, running %v",
-				fams.value("imagehub_builds_finished_total", "status", "succeeded"), fams.value("imagehub_builds_running"))
+			t.Fatalf("the build did not finish, or the next did not start: succeeded %v, running %v, build %d %s",
+				fams.value("imagehub_builds_finished_total", "status", "succeeded"), fams.value("imagehub_builds_running"), stuck.ID, b.Status)
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-	b, err := w.st.FindBuild(context.Background(), stuck.ID)
-	if err != nil || b.Status != store.BuildRunning {
-		t.Fatalf("build %d: %v %v, want running", stuck.ID, b, err)
 	}
 	stream := w.request(http.MethodGet, fmt.Sprintf("/api/v1/builds/%d/log", stuck.ID), "admin", "Accept", "text/event-stream")
 	if _, err := bufio.NewReader(stream.Body).ReadString('\n'); err != nil || stream.StatusCode != http.StatusOK {
