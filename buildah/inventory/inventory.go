@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"imagehub/store"
 )
@@ -28,10 +27,10 @@ type Limits struct {
 	// read in all.
 	Files int
 	Bytes int64
-	// FileSize is the largest file read whole: dpkg's status file, a
-	// conda-meta record. A bigger record is left out; of a Python
-	// distribution's metadata, only this much is read (its headers come
-	// first).
+	// FileSize is the largest file read whole: a bigger dpkg status file
+	// is past the budget, a bigger conda-meta record is left out, and of a
+	// Python distribution's metadata only the start is read (its headers
+	// come first).
 	FileSize int64
 }
 
@@ -162,6 +161,6 @@ func (rd *reader) skip(err error) error {
 	case errors.Is(err, os.ErrNotExist):
 		return nil
 	}
-	rd.note("%s", strings.TrimPrefix(err.Error(), "openat "))
+	rd.note("%s", err)
 	return nil
 }

@@ -171,6 +171,10 @@ func TestReadFollowsNoLinkOut(t *testing.T) {
 	if !slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, "x-1-0.json") }) {
 		t.Errorf("the loop of links is not in the notes: %v", res.Notes)
 	}
+	// The notes go to the build's log: paths in the image, not on the host.
+	if slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, root) }) {
+		t.Errorf("a note names the image's folder on the host: %q", res.Notes)
+	}
 }
 
 // TestReadOpensOnlyRegularFiles: a named pipe (which would block a reader)

@@ -64,7 +64,7 @@ func (b *budget) read(n int) error {
 func (r *rootFS) resolve(name string) (string, error) {
 	full, err := securejoin.SecureJoin(r.path, name)
 	if err != nil {
-		return "", err
+		return "", pathError(name, err)
 	}
 	rel, err := filepath.Rel(r.path, full)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
@@ -83,7 +83,7 @@ func (r *rootFS) openAs(name string, dir bool) (*os.File, error) {
 	}
 	st, err := r.root.Lstat(rel)
 	if err != nil {
-		return nil, err
+		return nil, pathError(name, err)
 	}
 	if !kindOK(st, dir) {
 		return nil, fmt.Errorf("%s: %w: not a regular file or folder (%s)", name, errSkip, st.Mode().Type())
@@ -95,13 +95,23 @@ func (r *rootFS) openAs(name string, dir bool) (*os.File, error) {
 	// link is followed, no pipe waited for.
 	f, err := r.root.OpenFile(rel, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
-		return nil, err
+		return nil, pathError(name, err)
 	}
 	if st, err = f.Stat(); err != nil || !kindOK(st, dir) {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w: changed while it was read", name, errSkip)
 	}
 	return f, nil
+}
+
+// pathError is err about name, a path in the image, without the path of
+// the image's root on the host, which the build's log has no need of.
+func pathError(name string, err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("%s: %w", name, err)
 }
 
 // kindOK reports whether a file is a folder (dir) or a regular file.
@@ -152,6 +162,7 @@ func (r *rootFS) reader(f *os.File) io.Reader {
 	return &chargedReader{r: io.LimitReader(f, r.b.lim.FileSize), b: r.b}
 }
 
+// chargedReader counts what it reads against a budget.
 type chargedReader struct {
 	r io.Reader
 	b *budget
@@ -175,7 +186,7 @@ func (r *rootFS) readDir(name string) ([]string, error) {
 	defer f.Close()
 	names, err := f.Readdirnames(r.b.lim.Entries + 1)
 	if err != nil && err != io.EOF {
-		return nil, err
+		return nil, pathError(name, err)
 	}
 	if len(names) > r.b.lim.Entries {
 		return nil, &errBudget{fmt.Sprintf("%s holds more than %d names", name, r.b.lim.Entries)}
