@@ -129,10 +129,14 @@ const (
 	PhaseDone     Phase = "done"
 )
 
+// MaxEventLine is the longest event line, in bytes with its newline, that
+// the server reads.
+const MaxEventLine = 1 << 20
+
 // PackagesPerEvent bounds the packages of one PhasePackages event, so that
-// its JSON line stays below the 1 MiB the server reads of a line: a valid
-// package (store.Package.Validate) takes at most about 3 KiB of JSON, its
-// name and version 256 bytes each, with every byte escaped.
+// its JSON line stays below MaxEventLine: a valid package
+// (store.Package.Validate) takes at most about 3 KiB of JSON, its name and
+// version 256 bytes each, with every byte escaped.
 const PackagesPerEvent = 200
 
 // Event is one structured message from a worker to the server, sent on its own
