@@ -634,6 +634,12 @@ func TestRootlessServer(t *testing.T) {
 	if _, pull := s.registryAccounts(); skopeoDigest(t, b.TargetImage, pull) != b.Digest {
 		t.Errorf("skopeo sees another digest than the build's %s", b.Digest)
 	}
+	// A rootless worker mounts the built image in its user namespace to
+	// list its packages.
+	var packages string
+	if s.api("GET", fmt.Sprintf("/builds/%d/packages", b.ID), nil, &packages); !strings.Contains(packages, `"name":"curl"`) {
+		t.Errorf("the rootless build's packages: %s\nlog:\n%s", packages, s.log(b.ID))
+	}
 
 	cb := s.createCustomImage("e2e-rootless-cancel", map[string]string{"baseImage": base, "apt": "sleepy"})
 	s.waitLog(cb.ID, "sleeping now", 2*time.Minute)
