@@ -112,6 +112,19 @@ func authzMatrix() map[string]authzRow {
 		return map[string]string{"id": strconv.FormatInt(f.sysBuild, 10)}
 	}
 	hImage := map[string]string{"name": "h-img"}
+	// A build with a package list, and an image with two such builds.
+	listedBuild := func(owner string) func(f *authzFixture) map[string]string {
+		return func(f *authzFixture) map[string]string {
+			_, _, id := f.env.listedImage(f.unique("listed"), owner)
+			return map[string]string{"id": strconv.FormatInt(id, 10)}
+		}
+	}
+	listedImage := func(owner string) func(f *authzFixture) map[string]string {
+		return func(f *authzFixture) map[string]string {
+			name, _, _ := f.env.listedImage(f.unique("listed"), owner)
+			return map[string]string{"name": name}
+		}
+	}
 	newGroupImageForm := func(f *authzFixture) any {
 		return url.Values{"displayName": {f.unique("group-page-img")}, "type": {"cpu"}, "url": {"busybox"}}
 	}
@@ -213,6 +226,8 @@ func authzMatrix() map[string]authzRow {
 		"GET /api/v1/builds/:id":            {want: adminAPI(200)},
 		"POST /api/v1/builds/:id/cancel":    {want: adminAPI(200), fresh: freshSystemBuild},
 		"GET /api/v1/builds/:id/log":        {want: adminAPI(200)},
+		"GET /api/v1/builds/:id/packages":   {want: adminAPI(200), fresh: listedBuild(store.OwnerSystem)},
+		"GET /api/v1/images/:name/diff":     {want: adminAPI(200), fresh: listedImage(store.OwnerSystem)},
 		"GET /api/v1/settings/packages":     {want: adminAPI(200)},
 		"PUT /api/v1/settings/packages":     {want: adminAPI(200), body: jsonBody(map[string]any{"condaChannels": "conda-forge"})},
 		"GET /api/v1/secrets":               {want: adminAPI(200)},
@@ -297,6 +312,8 @@ func authzMatrix() map[string]authzRow {
 		"GET /api/v1/builds/:id | group":               {want: groupAPI(200), fresh: gBuild},
 		"POST /api/v1/builds/:id/cancel | group":       {want: groupAPI(200), fresh: freshGroupBuild},
 		"GET /api/v1/builds/:id/log | group":           {want: groupAPI(200), fresh: gBuild},
+		"GET /api/v1/builds/:id/packages | group":      {want: groupAPI(200), fresh: listedBuild("team-g")},
+		"GET /api/v1/images/:name/diff | group":        {want: groupAPI(200), fresh: listedImage("team-g")},
 	}
 }
 

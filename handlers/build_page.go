@@ -29,16 +29,31 @@ func (s *Server) scopedBuild(c echo.Context) (*store.Build, *store.Image, error)
 	return b, img, err
 }
 
-// buildPage shows one build with its live log.
+// buildPage shows one build with its live log and, once it succeeded, its
+// packages and what changed in them since the image's previous successful
+// build. htmx requests (the package table's search and page links) get the
+// package table only.
 func (s *Server) buildPage(c echo.Context) error {
 	b, img, err := s.scopedBuild(c)
 	if err != nil {
 		return err
 	}
 	sc := scopeOf(c)
-	return render(c, http.StatusOK, views.BuildPage(views.BuildPageProps{
+	p := views.BuildPageProps{
 		Page: s.page(c, "Build #"+strconv.FormatInt(b.ID, 10)+" of "+img.DisplayName, sc.Nav()), Scope: sc, Build: s.withWaiting(b)[0], Image: img,
-	}))
+	}
+	if b.PackageCount != nil {
+		if p.Packages, err = s.buildPackagesProps(c, sc, b.ID); err != nil {
+			return err
+		}
+		if isHTMX(c) {
+			return render(c, http.StatusOK, views.PackagesTable(*p.Packages))
+		}
+		if p.Changes, err = s.changesSince(c, b); err != nil {
+			return err
+		}
+	}
+	return render(c, http.StatusOK, views.BuildPage(p))
 }
 
 // cancelBuildForm is the build page's Cancel Build button.

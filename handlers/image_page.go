@@ -8,7 +8,8 @@ import (
 	"imagehub/views"
 )
 
-// imagePage shows one image and, for a custom image, its builds.
+// imagePage shows one image and, for a custom image, its builds and the
+// comparison of two of them (?from= and ?to=; see compareProps).
 func (s *Server) imagePage(c echo.Context) error {
 	ctx, sc := c.Request().Context(), scopeOf(c)
 	img, err := s.scopedImage(ctx, sc, c.Param("name"))
@@ -16,6 +17,7 @@ func (s *Server) imagePage(c echo.Context) error {
 		return err
 	}
 	p := views.ImagePageProps{Page: s.page(c, img.DisplayName, sc.Nav()), Scope: sc, Image: img}
+	status := http.StatusOK
 	if img.Recipe != nil {
 		if p.Builds, err = s.store.ListBuilds(ctx, img.Name); err != nil {
 			return err
@@ -25,6 +27,9 @@ func (s *Server) imagePage(c echo.Context) error {
 			return err
 		}
 		p.Active = s.withWaiting(active[img.Name])[0]
+		if p.Compare, status, err = s.compareProps(c, img.Name, p.Builds); err != nil {
+			return err
+		}
 	}
-	return render(c, http.StatusOK, views.ImagePage(p))
+	return render(c, status, views.ImagePage(p))
 }

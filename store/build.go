@@ -9,7 +9,7 @@ import (
 )
 
 const buildColumns = `SELECT b.id, i.name, b.status, b.recipe, b.target_image, b.digest, b.error, b.created_at, b.started_at, b.finished_at,
-	b.pruned_at FROM builds b JOIN images i ON i.id = b.image_id`
+	b.pruned_at, pl.total FROM builds b JOIN images i ON i.id = b.image_id LEFT JOIN package_lists pl ON pl.build_id = b.id`
 
 // activeBuildCond selects the builds that wait or run (BuildStatus.Active);
 // the partial unique index builds_one_active allows one of them per image.
@@ -166,8 +166,15 @@ func (s *Store) SetBuildPhase(ctx context.Context, id int64, st BuildStatus) err
 // pinned to its digest ("repo:tag@sha256:…", see PinnedReference) in the
 // same transaction, so the image is ready exactly when its build says so,
 // and a tag overwritten later in the registry changes nothing that runs. A
-// success without a well-formed digest is refused (EINVALID).
+// success without a well-formed digest is refused (EINVALID). A success
+// recorded here has no package list of its own (see SucceedBuild).
 func (s *Store) FinishBuild(ctx context.Context, id int64, st BuildStatus, digest, reason string) error {
+	return s.finishBuild(ctx, id, st, digest, reason, nil)
+}
+
+// finishBuild is FinishBuild, with the package list of a success (see
+// SucceedBuild).
+func (s *Store) finishBuild(ctx context.Context, id int64, st BuildStatus, digest, reason string, pkgs []Package) error {
 	if st.Active() {
 		return Errorf(EINVALID, "%q is not a final build state.", st)
 	}
@@ -190,9 +197,11 @@ func (s *Store) FinishBuild(ctx context.Context, id int64, st BuildStatus, diges
 			return nil
 		}
 		pinned := PinnedReference(b.TargetImage, digest)
-		_, err = tx.ExecContext(ctx, `UPDATE images SET url = ?, url_for_gpu = CASE WHEN use_gpu_url THEN url_for_gpu ELSE ? END,
-			updated_at = ? WHERE name = ?`, pinned, pinned, formatTime(s.now()), b.Image)
-		return err
+		if _, err = tx.ExecContext(ctx, `UPDATE images SET url = ?, url_for_gpu = CASE WHEN use_gpu_url THEN url_for_gpu ELSE ? END,
+			updated_at = ? WHERE name = ?`, pinned, pinned, formatTime(s.now()), b.Image); err != nil {
+			return err
+		}
+		return recordPackages(ctx, tx, id, digest, pkgs)
 	})
 }
 
@@ -272,8 +281,9 @@ func queryBuilds(ctx context.Context, q querier, tail string, args ...any) ([]*B
 			recipe, created   string
 			started, finished sql.NullString
 			pruned            sql.NullString
+			packages          sql.NullInt64
 		)
-		if err := rows.Scan(&b.ID, &b.Image, &b.Status, &recipe, &b.TargetImage, &b.Digest, &b.Error, &created, &started, &finished, &pruned); err != nil {
+		if err := rows.Scan(&b.ID, &b.Image, &b.Status, &recipe, &b.TargetImage, &b.Digest, &b.Error, &created, &started, &finished, &pruned, &packages); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(recipe), &b.Recipe); err != nil {
@@ -281,6 +291,10 @@ func queryBuilds(ctx context.Context, q querier, tail string, args ...any) ([]*B
 		}
 		b.CreatedAt, b.StartedAt, b.FinishedAt = parseTime(created), parseNullTime(started), parseNullTime(finished)
 		b.PrunedAt = parseNullTime(pruned)
+		if packages.Valid {
+			n := int(packages.Int64)
+			b.PackageCount = &n
+		}
 		out = append(out, &b)
 	}
 	return out, rows.Err()

@@ -229,7 +229,7 @@ func imageWhere(f ImageFilter) (string, []any) {
 	var conds []string
 	var args []any
 	if q := strings.TrimSpace(f.Query); q != "" {
-		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(q)) + "%"
+		like := likePattern(q)
 		conds = append(conds, `(lower(i.name) LIKE ? ESCAPE '\' OR lower(i.display_name) LIKE ? ESCAPE '\' OR lower(i.description) LIKE ? ESCAPE '\')`)
 		args = append(args, like, like, like)
 	}

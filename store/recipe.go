@@ -50,6 +50,9 @@ type Build struct {
 	// older than the builds an image keeps them for (see PruneBuilds); nil
 	// while it has them.
 	PrunedAt *time.Time `json:"prunedAt,omitempty"`
+	// PackageCount is how many packages the built image holds (see
+	// SucceedBuild and ListPackages); nil when the build has no package list.
+	PackageCount *int `json:"packageCount,omitempty"`
 	// Waiting is what a queued build waits for while something holds the
 	// queue ("waiting for disk space: …"). The queue says it and the web
 	// layer fills it in; the store never keeps it.

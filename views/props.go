@@ -198,6 +198,38 @@ type ImagePageProps struct {
 	Builds []*store.Build
 	// Active is its build that is queued or running, nil when none is.
 	Active *store.Build
+	// Compare is the Compare section of a custom image.
+	Compare CompareProps
+}
+
+// CompareProps is the Compare section of an image's page: two of its builds
+// with a package list, and what changed from one to the other.
+type CompareProps struct {
+	// Builds are the image's builds that have a package list, newest first.
+	Builds []*store.Build
+	// From and To are the builds chosen (by default the newest two).
+	From, To int64
+	// Diff is the comparison asked for; nil when none was.
+	Diff *store.PackageDiff
+	// Error says why the comparison asked for could not be made.
+	Error string
+}
+
+// PackagesProps is the Packages section of a build's page, and the table
+// fragment that its live search and page links swap.
+type PackagesProps struct {
+	Scope   Scope
+	BuildID int64
+	// Query and Manager filter the table (store.PackageFilter).
+	Query   string
+	Manager string
+	// Counts counts the packages of each manager in the whole list.
+	Counts map[store.PackageManager]int
+	// Items is the page shown of the Total packages that match.
+	Items   []store.Package
+	Total   int
+	PageNum int
+	PerPage int
 }
 
 // ImageGroupsProps is the "Edit Groups" form of an image.
@@ -338,6 +370,11 @@ type BuildPageProps struct {
 	Scope Scope
 	Build *store.Build
 	Image *store.Image
+	// Packages is the Packages section; nil when the build has no list.
+	Packages *PackagesProps
+	// Changes is what changed in the packages since the image's previous
+	// successful build; nil when there is none to compare with.
+	Changes *store.PackageDiff
 }
 
 // RebuildProps is the form that edits a custom image's recipe and starts a

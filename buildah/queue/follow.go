@@ -36,6 +36,7 @@ func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job 
 	defer deadline.Stop()
 
 	var done *workerspec.Event
+	var pkgs packageBatches
 	var pushStarted time.Time
 	var waitErr error
 	limit := "" // why a limit stopped the worker, when one did
@@ -48,6 +49,8 @@ func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job 
 				continue
 			}
 			switch ev.Phase {
+			case workerspec.PhasePackages:
+				pkgs.add(ev.Packages)
 			case workerspec.PhasePushing:
 				pushStarted = time.Now()
 				q.recordPushing(ctx, b.ID)
@@ -72,7 +75,32 @@ func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job 
 		}
 	}
 	<-copied
-	return q.judge(a, done, limit, waitErr, log)
+	o := q.judge(a, done, limit, waitErr, log)
+	if o.status == store.BuildSucceeded && done.PackagesListed {
+		o.packages = pkgs.list(log)
+	}
+	return o
+}
+
+// packageBatches gathers the packages a worker reports, a batch an event,
+// up to store.MaxPackages and one more (a list that long is refused).
+type packageBatches struct {
+	pkgs []store.Package
+}
+
+func (p *packageBatches) add(batch []store.Package) {
+	n := min(len(batch), store.MaxPackages+1-len(p.pkgs))
+	p.pkgs = append(p.pkgs, batch[:max(n, 0)]...)
+}
+
+// list is the package list a build keeps (store.CleanPackages), never nil;
+// a list with packages left out says so in the build's log.
+func (p *packageBatches) list(log io.Writer) []store.Package {
+	kept, dropped := store.CleanPackages(p.pkgs)
+	if dropped > 0 {
+		fmt.Fprintf(log, "imagehub: %d packages of the image's list were left out (not valid, twice, or past %d)\n", dropped, store.MaxPackages)
+	}
+	return kept
 }
 
 // logCap passes a worker's output on to the build's log until size bytes

@@ -390,7 +390,7 @@ func (j *localJob) readEvents() {
 	defer j.evR.Close()
 	defer close(j.events)
 	sc := bufio.NewScanner(j.evR)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	sc.Buffer(make([]byte, 0, 64<<10), workerspec.MaxEventLine)
 	for sc.Scan() {
 		var ev workerspec.Event
 		if json.Unmarshal(sc.Bytes(), &ev) == nil {

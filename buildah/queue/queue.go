@@ -386,6 +386,17 @@ type outcome struct {
 	digest   string
 	reason   string
 	upToDate bool
+	// packages is the package list of a success, nil when the worker read
+	// none (see store.SucceedBuild).
+	packages []store.Package
+}
+
+// record records how a build ended in the store.
+func (q *Queue) record(ctx context.Context, id int64, o outcome) error {
+	if o.status == store.BuildSucceeded {
+		return q.cfg.Store.SucceedBuild(ctx, id, o.digest, o.packages)
+	}
+	return q.cfg.Store.FinishBuild(ctx, id, o.status, o.digest, o.reason)
 }
 
 func failed(format string, args ...any) outcome {
@@ -403,7 +414,7 @@ func (q *Queue) run(ctx context.Context, a *activeBuild, b *store.Build) {
 	if err := log.Close(); err != nil {
 		q.cfg.Logger.Error("writing build log", "build", b.ID, "err", err)
 	}
-	if err := q.cfg.Store.FinishBuild(ctx, b.ID, o.status, o.digest, o.reason); err != nil {
+	if err := q.record(ctx, b.ID, o); err != nil {
 		q.cfg.Logger.Error("recording the end of a build", "build", b.ID, "status", o.status, "err", err)
 	} else {
 		q.cfg.Observer.BuildFinished(o.status, time.Since(started))

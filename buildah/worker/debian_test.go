@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"imagehub/buildah/buildtest"
 	"imagehub/buildah/recipe"
 	"imagehub/buildah/workerspec"
+	"imagehub/store"
 )
 
 // TestWorkerDebianPackages builds real packages on Debian minbase through
@@ -30,7 +32,12 @@ import (
 //     mirrors' files;
 //   - a cold build of a second image with the same packages, in a new
 //     store sharing the package cache, fetches no .deb at all (apt says
-//     "0 B" and the mirror sees no request for one) and no wheel.
+//     "0 B" and the mirror sees no request for one) and no wheel;
+//   - each build lists the image's packages: its apt packages are exactly
+//     those the image's dpkg status says are installed, with their
+//     versions, the wheels are among its pip packages, and a rebuild that
+//     adds a package (hello after jq, a wheel) adds it and changes nothing
+//     else.
 func TestWorkerDebianPackages(t *testing.T) {
 	buildtest.NeedRoot(t)
 	if testing.Short() {
@@ -54,11 +61,12 @@ func TestWorkerDebianPackages(t *testing.T) {
 		t.Errorf("the Debian base's sources.list = %q", files["/etc/apt/sources.list"].content)
 	}
 	cache := filepath.Join(buildtest.TraversableDir(t), "packages")
+	lists := map[int64][]store.Package{} // what each build listed
 	build := func(id int64, st workerspec.Storage, pkgs recipe.Packages) (string, workerspec.Spec) {
 		t.Helper()
 		spec := testSpec(t, id, st, reg, base, "team/debian:"+recipe.Tag(base, pkgs), pkgs)
 		spec.Owner, spec.PackageCache, spec.Mirrors = "team", cache, mirrors
-		_, log, took, err := runTestWorker(t, context.Background(), spec)
+		rec, log, took, err := runTestWorker(t, context.Background(), spec)
 		if err != nil {
 			t.Fatalf("build %d: %v\n%s", id, err, log)
 		}
@@ -66,6 +74,7 @@ func TestWorkerDebianPackages(t *testing.T) {
 			t.Errorf("build %d: the mirror's password is in the log:\n%s", id, log)
 		}
 		t.Logf("build %d (%v) took %.1fs", id, pkgs, took.Seconds())
+		lists[id] = listed(t, rec)
 		return log, spec
 	}
 
@@ -93,6 +102,10 @@ func TestWorkerDebianPackages(t *testing.T) {
 		t.Errorf("the image's sources.list names the mirror: %q", got)
 	}
 	checkLayers(t, spec.Target, password)
+	checkList(t, lists[201], files, "hello", "python3-pip")
+	if !slices.Contains(lists[201], store.Package{Manager: store.ManagerPip, Name: "imagehub-probe", Version: "1.0"}) {
+		t.Errorf("the list lacks the wheel installed from the index, pip imagehub-probe 1.0")
+	}
 
 	t.Run("a pip change reuses the apt layer", func(t *testing.T) {
 		more := pkgs
@@ -105,6 +118,20 @@ func TestWorkerDebianPackages(t *testing.T) {
 		if f := files["/usr/local/lib/python3.11/dist-packages/imagehub_probe_two/__init__.py"]; !strings.Contains(string(f.content), "probe-two") {
 			t.Errorf("the second wheel is not installed: %q", f.content)
 		}
+		wantDiff(t, lists[201], lists[202], store.Package{Manager: store.ManagerPip, Name: "imagehub-probe-two", Version: "2.0"})
+	})
+
+	t.Run("apt jq, then a rebuild adding hello", func(t *testing.T) {
+		_, spec := build(204, st, recipe.Packages{Apt: []string{"jq"}})
+		checkList(t, lists[204], imageFiles(t, spec.Target, nil), "jq")
+		build(205, st, recipe.Packages{Apt: []string{"jq", "hello"}})
+		var hello store.Package
+		for _, p := range lists[205] {
+			if p.Manager == store.ManagerApt && p.Name == "hello" {
+				hello = p
+			}
+		}
+		wantDiff(t, lists[204], lists[205], hello)
 	})
 
 	t.Run("a second image with the same packages fetches no .deb", func(t *testing.T) {
@@ -130,6 +157,72 @@ func TestWorkerDebianPackages(t *testing.T) {
 	// container's root: apt's two and pip's.
 	if caches := packageCaches(t, cache); len(caches) != 3 {
 		t.Errorf("package cache folder holds %d caches, want 3: %v", len(caches), caches)
+	}
+}
+
+// listed returns the package list a worker reported: its packages events,
+// which must come before the push and be complete (PackagesListed).
+func listed(t *testing.T, rec *recorder) []store.Package {
+	t.Helper()
+	var pkgs []store.Package
+	pushed := false
+	for _, e := range rec.events {
+		switch e.Phase {
+		case workerspec.PhasePackages:
+			if pushed {
+				t.Error("packages reported after the push began")
+			}
+			pkgs = append(pkgs, e.Packages...)
+		case workerspec.PhasePushing:
+			pushed = true
+		}
+	}
+	if !rec.last().PackagesListed {
+		t.Errorf("the worker did not list the image's packages: %+v", rec.last())
+	}
+	return pkgs
+}
+
+// checkList compares the apt part of a package list with what the image's
+// own /var/lib/dpkg/status says is installed, package by package, and checks
+// that the named packages are among them.
+func checkList(t *testing.T, list []store.Package, files map[string]imageFile, names ...string) {
+	t.Helper()
+	want := map[string]string{}
+	for _, stanza := range strings.Split(string(files["/var/lib/dpkg/status"].content), "\n\n") {
+		fields := map[string]string{}
+		for _, line := range strings.Split(stanza, "\n") {
+			if k, v, ok := strings.Cut(line, ": "); ok && !strings.HasPrefix(line, " ") {
+				fields[k] = v
+			}
+		}
+		if fields["Package"] != "" && strings.HasSuffix(fields["Status"], " ok installed") {
+			want[fields["Package"]] = fields["Version"]
+		}
+	}
+	got := map[string]string{}
+	for _, p := range list {
+		if p.Manager == store.ManagerApt {
+			got[p.Name] = p.Version
+		}
+	}
+	if len(want) < 50 || !maps.Equal(got, want) {
+		t.Errorf("the list's apt packages (%d) are not those of the image's dpkg status (%d):\n got %v\nwant %v", len(got), len(want), got, want)
+	}
+	for _, name := range names {
+		if got[name] == "" {
+			t.Errorf("the list lacks %s", name)
+		}
+	}
+}
+
+// wantDiff checks that from one list to the next exactly the packages
+// added were added, and nothing else changed.
+func wantDiff(t *testing.T, from, to []store.Package, added ...store.Package) {
+	t.Helper()
+	gotAdded, removed, changed := store.DiffPackages(from, to)
+	if !slices.Equal(gotAdded, added) || len(removed) != 0 || len(changed) != 0 {
+		t.Errorf("diff: added %v, removed %v, changed %v; want only %v added", gotAdded, removed, changed, added)
 	}
 }
 

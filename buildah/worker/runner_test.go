@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -64,7 +65,7 @@ func TestWorkerMainReportsFailureAsEvent(t *testing.T) {
 		})
 	var ev workerspec.Event
 	json.Unmarshal(events.Bytes(), &ev)
-	if code != 1 || got.BuildID != 4 || ev != (workerspec.Event{Phase: workerspec.PhaseDone, Error: "no pip in the base image"}) {
+	if code != 1 || got.BuildID != 4 || !reflect.DeepEqual(ev, workerspec.Event{Phase: workerspec.PhaseDone, Error: "no pip in the base image"}) {
 		t.Errorf("code %d, build %d, event %+v", code, got.BuildID, ev)
 	}
 	if _, err := os.Stat(spec); !errors.Is(err, os.ErrNotExist) {

@@ -108,29 +108,31 @@ func run(ctx context.Context, spec workerspec.Spec, log io.Writer, events func(w
 			target, digest, cmp.Or(spec.KnownDigest, "nothing"))
 	}
 	events(workerspec.Event{Phase: workerspec.PhaseBuilding})
-	digest, err = buildAndPush(ctx, spec, target, log, events)
+	digest, listed, err := buildAndPush(ctx, spec, target, log, events)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(log, "Pushed %s@%s\n", target, digest)
-	events(workerspec.Event{Phase: workerspec.PhaseDone, Digest: digest})
+	events(workerspec.Event{Phase: workerspec.PhaseDone, Digest: digest, PackagesListed: listed})
 	return nil
 }
 
-// buildAndPush does the work of a build that is not up to date.
-func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log io.Writer, events func(workerspec.Event)) (string, error) {
+// buildAndPush does the work of a build that is not up to date: it builds,
+// lists the built image's packages (listPackages; listed says whether it
+// could) and pushes.
+func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log io.Writer, events func(workerspec.Event)) (digest string, listed bool, err error) {
 	env, err := enterBuildEnv(spec, log)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	defer env.leave()
 	pkgs, err := preparePackages(ctx, spec, log)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	network, err := newBuildNet(spec.AllowCIDRs, pkgs.mirrors)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	defer network.Close()
 	env.netns = network.Path()
@@ -139,11 +141,11 @@ func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log 
 	}
 	store, err := OpenStore(spec.Storage)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	containerfile, text, err := writeRecipeContainerfile(ctx, spec, pkgs.setup, log)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	tail := newTailWriter(log)
 	imageID, err := buildImage(ctx, store, env, buildParams{
@@ -157,13 +159,15 @@ func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log 
 		secrets:       pkgs.secrets,
 	})
 	if err != nil {
-		return "", buildError(err, text, tail.lastLine())
+		return "", false, buildError(err, text, tail.lastLine())
 	}
 	if err := recordUse(store, spec.Storage.GraphRoot, imageID); err != nil {
 		fmt.Fprintf(log, "imagehub: recording the layer cache's use: %s\n", workerspec.Reason(err))
 	}
+	listed = listPackages(store, imageID, log, events)
 	events(workerspec.Event{Phase: workerspec.PhasePushing})
-	return pushImage(ctx, store, env, imageID, target, env.systemContext(target, spec.Insecure), log)
+	digest, err = pushImage(ctx, store, env, imageID, target, env.systemContext(target, spec.Insecure), log)
+	return digest, listed, err
 }
 
 // writeRecipeContainerfile generates the recipe's Containerfile with the

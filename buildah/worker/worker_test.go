@@ -54,10 +54,14 @@ func TestWorkerBuildsPushesAndIsThenUpToDate(t *testing.T) {
 		t.Fatalf("Run: %v\n%s", err, log)
 	}
 	t.Logf("busybox recipe (apt+conda+pip) built and pushed in %.1fs", took.Seconds())
+	// Busybox has no dpkg, pip nor conda: an empty list, and no batch.
 	wantPhases(t, rec, workerspec.PhaseBuilding, workerspec.PhasePushing, workerspec.PhaseDone)
 	done := rec.last()
-	if !strings.HasPrefix(done.Digest, "sha256:") || done.UpToDate || done.Error != "" {
+	if !strings.HasPrefix(done.Digest, "sha256:") || done.UpToDate || done.Error != "" || !done.PackagesListed {
 		t.Fatalf("done event = %+v", done)
+	}
+	if !strings.Contains(log, "imagehub: the image holds 0 apt, 0 pip and 0 conda packages") {
+		t.Errorf("the log does not say what the image holds:\n%s", log)
 	}
 	pinned := strings.TrimSuffix(base, ":base") + "@" + baseDigest // the base as inspected
 	for _, want := range []string{"Containerfile:", "FROM " + pinned + "\n", "USER 1000", "Pushed " + spec.Target + "@" + done.Digest} {

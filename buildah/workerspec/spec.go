@@ -14,6 +14,7 @@ import (
 
 	"imagehub/buildah/recipe"
 	"imagehub/buildah/remote"
+	"imagehub/store"
 )
 
 // Storage says where the shared containers/storage store lives. All workers
@@ -114,15 +115,29 @@ type Limits struct {
 }
 
 // Phase is a step of a worker's progress that the server records as the
-// build's status.
+// build's status, or PhasePackages.
 type Phase string
 
 // The phases a worker reports, in order.
 const (
 	PhaseBuilding Phase = "building"
+	// PhasePackages is no status of its own: its events, sent after the
+	// image is built and before it is pushed, carry the built image's
+	// installed packages, PackagesPerEvent at most each.
+	PhasePackages Phase = "packages"
 	PhasePushing  Phase = "pushing"
 	PhaseDone     Phase = "done"
 )
+
+// MaxEventLine is the longest event line, in bytes with its newline, that
+// the server reads.
+const MaxEventLine = 1 << 20
+
+// PackagesPerEvent bounds the packages of one PhasePackages event, so that
+// its JSON line stays below MaxEventLine: a valid package
+// (store.Package.Validate) takes at most about 3 KiB of JSON, its name and
+// version 256 bytes each, with every byte escaped.
+const PackagesPerEvent = 200
 
 // Event is one structured message from a worker to the server, sent on its own
 // channel (file descriptor 3 of the worker), apart from the human log.
@@ -134,6 +149,13 @@ type Event struct {
 	UpToDate bool `json:"upToDate,omitempty"`
 	// Error is a one-line reason, with PhaseDone on failure.
 	Error string `json:"error,omitempty"`
+	// Packages are a batch of the built image's packages, with PhasePackages.
+	Packages []store.Package `json:"packages,omitempty"`
+	// PackagesListed, with PhaseDone on success, says that the PhasePackages
+	// events before it hold the built image's whole package list (perhaps
+	// none: an image without dpkg, pip or conda). Without it the build has
+	// no list of its own: nothing was built, or the image could not be read.
+	PackagesListed bool `json:"packagesListed,omitempty"`
 }
 
 // EventFD is the file descriptor on which a worker sends its events as JSON

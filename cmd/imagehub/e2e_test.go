@@ -303,10 +303,14 @@ func (s *server) waitLog(id int64, want string, timeout time.Duration) {
 // Stand-ins for the package managers, recording their arguments; an apt
 // package named "sleepy" makes apt-get sleep, for cancel and crash tests, and "napping"
 // makes it print a line a second for six seconds, for watching a log live.
+// apt-get install records each package it is given in dpkg's status file,
+// installed at version 1.0-stub, for the build's package list.
 var stubs = map[string]string{
 	"/usr/bin/apt-get": "#!/bin/sh\necho \"apt-get $*\" >> /recorded.txt\n" +
 		"case \"$*\" in *sleepy*) echo 'sleeping now'; exec sleep 600;; esac\n" +
-		"case \"$*\" in *napping*) for i in 1 2 3 4 5 6; do echo \"napping $i\"; sleep 1; done;; esac\n",
+		"case \"$*\" in *napping*) for i in 1 2 3 4 5 6; do echo \"napping $i\"; sleep 1; done;; esac\n" +
+		"if [ \"$1\" = install ]; then mkdir -p /var/lib/dpkg; shift; for p in \"$@\"; do case \"$p\" in -*|*=*) ;; *)\n" +
+		"printf 'Package: %s\\nStatus: install ok installed\\nVersion: 1.0-stub\\n\\n' \"$p\" >> /var/lib/dpkg/status;; esac; done; fi\n",
 	"/usr/local/bin/conda": "#!/bin/sh\necho \"conda $*\" >> /recorded.txt\n",
 	"/usr/local/bin/pip":   "#!/bin/sh\necho \"pip $*\" >> /recorded.txt\n",
 }
@@ -460,6 +464,11 @@ func TestBuildThroughServer(t *testing.T) {
 			t.Errorf("log lacks %q", want)
 		}
 	}
+	wantPackages := `{"items":[{"manager":"apt","name":"curl","version":"1.0-stub"},{"manager":"apt","name":"vim","version":"1.0-stub"}],"total":2}`
+	var packages string
+	if s.api("GET", fmt.Sprintf("/builds/%d/packages", b.ID), nil, &packages); strings.TrimSpace(packages) != wantPackages {
+		t.Errorf("the build's packages: %s\nwant %s\nlog:\n%s", packages, wantPackages, log)
+	}
 
 	t.Run("rebuild of the same recipe is up to date", func(t *testing.T) {
 		var rb apiBuild
@@ -469,6 +478,12 @@ func TestBuildThroughServer(t *testing.T) {
 		rb = s.waitBuild(rb.ID, 2*time.Minute, "succeeded", "failed")
 		if rb.Status != "succeeded" || rb.TargetImage != b.TargetImage || rb.Digest != b.Digest || !strings.Contains(s.log(rb.ID), "up to date") {
 			t.Errorf("rebuild %+v, log:\n%s", rb, s.log(rb.ID))
+		}
+		// The same image holds the same packages.
+		var diff string
+		s.api("GET", "/images/e2e-all/diff", nil, &diff)
+		if want := fmt.Sprintf(`{"from":%d,"to":%d,"added":[],"removed":[],"changed":[]}`, b.ID, rb.ID); strings.TrimSpace(diff) != want {
+			t.Errorf("diff of the up-to-date rebuild: %s, want %s", diff, want)
 		}
 	})
 
@@ -618,6 +633,12 @@ func TestRootlessServer(t *testing.T) {
 	}
 	if _, pull := s.registryAccounts(); skopeoDigest(t, b.TargetImage, pull) != b.Digest {
 		t.Errorf("skopeo sees another digest than the build's %s", b.Digest)
+	}
+	// A rootless worker mounts the built image in its user namespace to
+	// list its packages.
+	var packages string
+	if s.api("GET", fmt.Sprintf("/builds/%d/packages", b.ID), nil, &packages); !strings.Contains(packages, `"name":"curl"`) {
+		t.Errorf("the rootless build's packages: %s\nlog:\n%s", packages, s.log(b.ID))
 	}
 
 	cb := s.createCustomImage("e2e-rootless-cancel", map[string]string{"baseImage": base, "apt": "sleepy"})
