@@ -15,7 +15,7 @@ import (
 // would: a group admin adds an existing image to their group and starts a
 // custom build (recorded as queued: this test server runs no build worker);
 // a member sees their selection with the System hint; and the member is
-// refused an administrator's page.
+// refused an administrator's page. axe-core checks each page on the way.
 func TestBrowserGroupAdminAndUser(t *testing.T) {
 	env := newGroupEnv(t)
 	ctx := newBrowser(t)
@@ -52,6 +52,8 @@ func TestBrowserGroupAdminAndUser(t *testing.T) {
 			loaded(),
 		)
 	}
+	// checked runs axe-core on the page reached by the last step.
+	checked := func(pageName string) { t.Helper(); checkAccessibility(t, ctx, pageName) }
 
 	signIn("gina")
 	step("open the group's images from the navigation",
@@ -59,10 +61,14 @@ func TestBrowserGroupAdminAndUser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("add-image")),
 		loaded(),
 	)
+	checked("group's images")
 	step("add an existing image to the group",
 		chromedp.Click(chromedp.ID("add-image")),
 		chromedp.WaitVisible(chromedp.ID("displayName")),
 		loaded(),
+	)
+	checked("group: add an image")
+	step("add an existing image to the group",
 		chromedp.SendKeys(chromedp.ID("displayName"), "team-notebook"),
 		chromedp.Poll[chromedp.Void](`document.querySelector('#name-preview code')?.textContent === 'team-notebook'`),
 		chromedp.SendKeys(chromedp.ID("url"), "jupyter/scipy-notebook:2024-05-27"),
@@ -71,6 +77,7 @@ func TestBrowserGroupAdminAndUser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("edit-image")),
 		loaded(),
 	)
+	checked("group: image")
 	if u, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname`)); u != "/groups/team-g/images/team-notebook" {
 		t.Errorf("after adding: at %q", u)
 	}
@@ -82,6 +89,9 @@ func TestBrowserGroupAdminAndUser(t *testing.T) {
 		chromedp.Navigate(base+"/groups/team-g/images/new?kind=build"),
 		chromedp.WaitVisible(chromedp.ID("baseImage")),
 		loaded(),
+	)
+	checked("group: add a custom image")
+	step("start a custom build",
 		chromedp.SendKeys(chromedp.ID("displayName"), "team-custom"),
 		chromedp.SendKeys(chromedp.ID("baseImage"), "docker.io/jupyter/base-notebook:2024-05-27"),
 		chromedp.SendKeys(chromedp.ID("pip"), "numpy>=1.26\npandas"),
@@ -89,6 +99,7 @@ func TestBrowserGroupAdminAndUser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("build-status")),
 		loaded(),
 	)
+	checked("group: build queued")
 	if got := text("#build-status"); got != "Queued" {
 		t.Errorf("build status %q, want Queued", got)
 	}
@@ -109,6 +120,7 @@ func TestBrowserGroupAdminAndUser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("image-team-notebook")),
 		loaded(),
 	)
+	checked("my images")
 	hint, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#image-sys-python .hint')?.title ?? ''`))
 	if err != nil || hint != "System image" {
 		t.Errorf("the System image's hint: %q %v", hint, err)
@@ -125,7 +137,9 @@ func TestBrowserGroupAdminAndUser(t *testing.T) {
 	step("open an administrator's page",
 		chromedp.Navigate(base+"/admin/users"),
 		chromedp.WaitVisible(chromedp.CSS(".error-page")),
+		loaded(),
 	)
+	checked("forbidden")
 	if got := text(".error-page h1"); got != "Forbidden" {
 		t.Errorf("heading of the refusal: %q", got)
 	}

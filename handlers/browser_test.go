@@ -17,9 +17,9 @@ import (
 // chromiumPath is Debian's chromium, which the browser test drives.
 const chromiumPath = "/usr/bin/chromium"
 
-// newBrowser starts a headless chromium with a fresh profile. The test is
-// skipped with -short (make unit), and when chromium is missing, except in
-// CI, where it must run.
+// newBrowser starts a headless chromium with a fresh profile, for at most
+// five minutes. The test is skipped with -short (make unit), and when
+// chromium is missing, except in CI, where it must run.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
 	if testing.Short() {
@@ -44,13 +44,13 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 860),
 	)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	t.Cleanup(cancelAlloc)
 	ctx, cancelTab := chromedp.NewContext(ctx)
 	t.Cleanup(cancelTab)
-	// hx-confirm asks with window.confirm: say yes.
+	// data-hx-confirm asks with window.confirm: say yes.
 	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
 	go func() {
 		for _, err := range dialogs {
@@ -66,7 +66,8 @@ func newBrowser(t *testing.T) context.Context {
 // TestBrowserImageLifecycle drives the pages as an administrator would: sign
 // in, add an image with a bad display name and see the error at the field,
 // fix it, find it with live search, edit it, restrict it to a group, take the
-// README's screenshot, and delete it after the confirm dialog.
+// README's screenshot, and delete it after the confirm dialog. axe-core
+// checks each page on the way (TestBrowserEveryPage checks every page).
 func TestBrowserImageLifecycle(t *testing.T) {
 	env := newTestEnv(t)
 	ctx := newBrowser(t)
@@ -105,17 +106,24 @@ func TestBrowserImageLifecycle(t *testing.T) {
 		chromedp.Navigate(base+"/admin/images"),
 		chromedp.WaitVisible(chromedp.ID("username")),
 		loaded(),
+	)
+	checkAccessibility(t, ctx, "sign-in")
+	step("sign in",
 		chromedp.SendKeys(chromedp.ID("username"), "admin"),
 		chromedp.SendKeys(chromedp.ID("password"), testAdminPassword),
 		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.ID("add-image")),
 		loaded(),
 	)
+	checkAccessibility(t, ctx, "images")
 
 	step("add with a bad display name",
 		chromedp.Click(chromedp.ID("add-image")),
 		chromedp.WaitVisible(chromedp.ID("displayName")),
 		loaded(),
+	)
+	checkAccessibility(t, ctx, "add an image")
+	step("add with a bad display name",
 		chromedp.SendKeys(chromedp.ID("displayName"), "My Image"),
 		chromedp.Poll[chromedp.Void](`document.querySelector('#name-preview').textContent.includes('No spaces')`),
 		chromedp.SendKeys(chromedp.ID("url"), "python:3.12"),
@@ -124,6 +132,7 @@ func TestBrowserImageLifecycle(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("displayName-error")),
 		loaded(),
 	)
+	checkAccessibility(t, ctx, "add an image, with errors")
 	if got := text("#displayName-error"); !strings.Contains(got, "No spaces") {
 		t.Fatalf("error at the display name: %q", got)
 	}
@@ -143,6 +152,7 @@ func TestBrowserImageLifecycle(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("edit-image")),
 		loaded(),
 	)
+	checkAccessibility(t, ctx, "image")
 	if img, err := env.store.FindImage(ctx, "my-image"); err != nil || !img.Global {
 		t.Fatalf("after adding: %+v, %v; want a global image", img, err)
 	}
@@ -160,6 +170,7 @@ func TestBrowserImageLifecycle(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("image-search"), "my-im"),
 		chromedp.Poll[chromedp.Void](`document.querySelectorAll('#images-table tbody tr').length === 1 && !!document.querySelector('#image-my-image')`),
 	)
+	checkAccessibility(t, ctx, "images, searched")
 	if u, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.search`)); u != "?q=my-im" {
 		t.Errorf("the search is not in the address: %q", u)
 	}
@@ -168,6 +179,9 @@ func TestBrowserImageLifecycle(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#image-my-image a[title=Edit]`)),
 		chromedp.WaitVisible(chromedp.ID("description")),
 		loaded(),
+	)
+	checkAccessibility(t, ctx, "edit an image")
+	step("edit it",
 		clearField("description"),
 		chromedp.SendKeys(chromedp.ID("description"), "Python 3.12 for the team"),
 		chromedp.Click(chromedp.CSS(`input[name=type][value=universal]`)),
@@ -191,6 +205,9 @@ func TestBrowserImageLifecycle(t *testing.T) {
 		chromedp.Click(chromedp.ID("edit-groups")),
 		chromedp.WaitVisible(chromedp.ID("global")),
 		loaded(),
+	)
+	checkAccessibility(t, ctx, "edit groups")
+	step("restrict it to a group",
 		chromedp.Click(chromedp.ID("global")),
 		chromedp.WaitVisible(chromedp.CSS(`input[name=groups][value=data-science]`)),
 		chromedp.Click(chromedp.CSS(`input[name=groups][value=data-science]`)),
@@ -207,6 +224,7 @@ func TestBrowserImageLifecycle(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("image-my-image")),
 		loaded(),
 	)
+	checkAccessibility(t, ctx, "images with a new image")
 	saveScreenshot(t, ctx)
 
 	step("delete it",

@@ -206,7 +206,7 @@ func TestBuildFormKeepsValuesAndShowsLineErrors(t *testing.T) {
 		t.Errorf("build page %d: want Cancel Build and the live log panel", status)
 	}
 	table, _ := admin.getPage("/admin/images")
-	if table.Find(`#image-sci .building-mark`).Length() != 1 || table.Find(`#images-table[hx-trigger]`).Length() != 1 {
+	if table.Find(`#image-sci .building-mark`).Length() != 1 || table.Find(`#images-table[data-hx-trigger]`).Length() != 1 {
 		t.Error("the table does not mark the building image or does not refresh itself")
 	}
 	imgPage, _ := admin.getPage("/admin/images/sci")

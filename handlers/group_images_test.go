@@ -69,7 +69,7 @@ func TestGroupImagesPages(t *testing.T) {
 	if doc.Find("#global").Length() != 0 || !strings.Contains(doc.Find("#group-access").Text(), "team-g") {
 		t.Error("the add form offers global access, or does not say the image is the group's")
 	}
-	if doc.Find(`#displayName[hx-get="/groups/team-g/images/-/name-preview"]`).Length() != 1 || doc.Find(`form#image-form[action="/groups/team-g/images"]`).Length() != 1 {
+	if doc.Find(`#displayName[data-hx-get="/groups/team-g/images/-/name-preview"]`).Length() != 1 || doc.Find(`form#image-form[action="/groups/team-g/images"]`).Length() != 1 {
 		t.Error("the form's addresses are not scoped")
 	}
 	if res := gina.get("/groups/team-g/images/-/name-preview?displayName=new-one"); res.StatusCode != http.StatusOK || !strings.Contains(readAll(t, res.Body), "new-one") {
@@ -298,8 +298,8 @@ func TestAdminImagesOwnerFilter(t *testing.T) {
 	if got := strings.TrimSpace(doc.Find("#image-h-own td.access").Text()); got != "Group team-h" {
 		t.Errorf("a group image's access: %q", got)
 	}
-	if v := doc.Find("#image-search").AttrOr("hx-vals", ""); !strings.Contains(v, "team-h") {
-		t.Errorf("the search forgets the filter: hx-vals %q", v)
+	if v := doc.Find("#image-search").AttrOr("data-hx-vals", ""); !strings.Contains(v, "team-h") {
+		t.Errorf("the search forgets the filter: data-hx-vals %q", v)
 	}
 	// An administrator edits a group's image without being offered to share it.
 	doc, _ = admin.getPage("/admin/images/h-own/edit")

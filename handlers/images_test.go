@@ -50,9 +50,9 @@ func TestImagesTableRendering(t *testing.T) {
 	if got := doc.Find("#image-python td.access").Text(); strings.TrimSpace(got) != "Global" {
 		t.Errorf("python access = %q, want Global", got)
 	}
-	del := doc.Find("#image-python button[hx-delete]")
-	if del.AttrOr("hx-delete", "") != "/admin/images/python" || !strings.Contains(del.AttrOr("hx-confirm", ""), "python") {
-		t.Errorf("delete button: hx-delete=%q hx-confirm=%q", del.AttrOr("hx-delete", ""), del.AttrOr("hx-confirm", ""))
+	del := doc.Find("#image-python button[data-hx-delete]")
+	if del.AttrOr("data-hx-delete", "") != "/admin/images/python" || !strings.Contains(del.AttrOr("data-hx-confirm", ""), "python") {
+		t.Errorf("delete button: data-hx-delete=%q data-hx-confirm=%q", del.AttrOr("data-hx-delete", ""), del.AttrOr("data-hx-confirm", ""))
 	}
 	if doc.Find(`#image-python a[href="/admin/images/python/edit"]`).Length() != 1 {
 		t.Error("no edit link")
@@ -61,11 +61,11 @@ func TestImagesTableRendering(t *testing.T) {
 		t.Error("no + Add button")
 	}
 	search := doc.Find("input#image-search")
-	if search.AttrOr("hx-get", "") != "/admin/images" || !strings.Contains(search.AttrOr("hx-trigger", ""), "input changed delay:300ms") {
-		t.Errorf("search box: hx-get=%q hx-trigger=%q", search.AttrOr("hx-get", ""), search.AttrOr("hx-trigger", ""))
+	if search.AttrOr("data-hx-get", "") != "/admin/images" || !strings.Contains(search.AttrOr("data-hx-trigger", ""), "input changed delay:300ms") {
+		t.Errorf("search box: data-hx-get=%q data-hx-trigger=%q", search.AttrOr("data-hx-get", ""), search.AttrOr("data-hx-trigger", ""))
 	}
-	if h := doc.Find("body").AttrOr("hx-headers", ""); !strings.Contains(h, "X-CSRF-Token") || !strings.Contains(h, admin.csrf) {
-		t.Errorf("body hx-headers = %q, want the CSRF token", h)
+	if h := doc.Find("body").AttrOr("data-hx-headers", ""); !strings.Contains(h, "X-CSRF-Token") || !strings.Contains(h, admin.csrf) {
+		t.Errorf("body data-hx-headers = %q, want the CSRF token", h)
 	}
 	for _, nav := range []string{"/admin/images", "/admin/groups", "/admin/secrets", "/images"} {
 		if doc.Find(`nav.mainnav a[href="`+nav+`"]`).Length() != 1 {
@@ -104,8 +104,8 @@ func TestImagesLiveSearchAndPaging(t *testing.T) {
 	if links.Length() != 2 || doc.Find(".pager .current").Text() != "1" {
 		t.Errorf("pager: %d links, current %q; want links to 2 and 3", links.Length(), doc.Find(".pager .current").Text())
 	}
-	if a := links.Last(); a.AttrOr("hx-get", "") != "/admin/images?page=3" || a.AttrOr("hx-target", "") != "#images-table" {
-		t.Errorf("last page link: hx-get=%q hx-target=%q", a.AttrOr("hx-get", ""), a.AttrOr("hx-target", ""))
+	if a := links.Last(); a.AttrOr("data-hx-get", "") != "/admin/images?page=3" || a.AttrOr("data-hx-target", "") != "#images-table" {
+		t.Errorf("last page link: data-hx-get=%q data-hx-target=%q", a.AttrOr("data-hx-get", ""), a.AttrOr("data-hx-target", ""))
 	}
 	res = admin.htmx(http.MethodGet, "/admin/images?page=3", nil)
 	doc = parseHTML(t, readAll(t, res.Body))
@@ -139,7 +139,7 @@ func TestCreateImageThroughForm(t *testing.T) {
 		`input[name=type][value=gpu]`, `input[name=type][value=universal]`, `input[name=url]`,
 		`input[name=useGpuUrl]`, `input[name=urlForGpu]`, `input[name=usePullSecret]`,
 		`select[name=pullSecret] option[value=registry-a]`, `input[name=global]`, `input[name=groups][value=team-a]`,
-		`a[href="/admin/images/new?kind=build"]`, `button[hx-post="/admin/images/-/check"]`,
+		`a[href="/admin/images/new?kind=build"]`, `button[data-hx-post="/admin/images/-/check"]`,
 	} {
 		if doc.Find(sel).Length() == 0 {
 			t.Errorf("the add form has no %s", sel)
@@ -296,7 +296,7 @@ func TestImageGroupsAndPage(t *testing.T) {
 			t.Errorf("image page lacks %q: %s", want, text)
 		}
 	}
-	if doc.Find(`button[hx-post="/admin/images/-/check"]`).Length() != 1 {
+	if doc.Find(`button[data-hx-post="/admin/images/-/check"]`).Length() != 1 {
 		t.Error("the image page has no Check button")
 	}
 	if _, status := admin.getPage("/admin/images/nope"); status != http.StatusNotFound {
@@ -404,8 +404,8 @@ func TestDeleteFromImagePage(t *testing.T) {
 	env.mustCreateImage(testImage("one"))
 	admin := env.signIn("admin")
 	doc, _ := admin.getPage("/admin/images/one")
-	btn := doc.Find(`button[hx-post="/admin/images/one/delete"]`)
-	if btn.Length() != 1 || btn.AttrOr("hx-confirm", "") == "" {
+	btn := doc.Find(`button[data-hx-post="/admin/images/one/delete"]`)
+	if btn.Length() != 1 || btn.AttrOr("data-hx-confirm", "") == "" {
 		t.Fatal("the image page has no confirmed delete button")
 	}
 	res := admin.htmx(http.MethodPost, "/admin/images/one/delete", url.Values{})

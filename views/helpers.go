@@ -58,14 +58,14 @@ const htmxConfig = `{"includeIndicatorStyles":false,"responseHandling":[` +
 	`{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"422","swap":true},` +
 	`{"code":"[45]..","swap":true,"error":true,"target":"#flash","swapOverride":"innerHTML"}]}`
 
-// csrfHeaders is the hx-headers value that makes every htmx request carry
+// csrfHeaders is the data-hx-headers value that makes every htmx request carry
 // the CSRF token.
 func csrfHeaders(token string) string {
 	b, _ := json.Marshal(map[string]string{"X-CSRF-Token": token})
 	return string(b)
 }
 
-// jsonAttr encodes v for an hx-vals attribute.
+// jsonAttr encodes v for a data-hx-vals attribute.
 func jsonAttr(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)

@@ -42,7 +42,7 @@ func Selection(p SelectionProps) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<div class=\"page-head\"><div><h1>My images</h1><p class=\"lead\">The images you may start notebooks and jobs from: those open to every group, those granted to your groups, and your groups' own images. System images, made by an administrator, are marked <span class=\"hint\" title=\"System image\" aria-hidden=\"true\">i</span>.</p></div></div><section class=\"table-wrap spaced\"><table class=\"data selection\"><thead><tr><th scope=\"col\">Image</th><th scope=\"col\">Type</th><th scope=\"col\">From</th><th scope=\"col\">Description</th><th scope=\"col\">URL</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<div class=\"page-head\"><div><h1>My images</h1><p class=\"lead\">The images you may start notebooks and jobs from: those open to every group, those granted to your groups, and your groups' own images. System images, made by an administrator, are marked <span class=\"hint\" title=\"System image\" aria-hidden=\"true\">i</span>.</p></div></div><div class=\"table-wrap spaced\"><table class=\"data selection\"><thead><tr><th scope=\"col\">Image</th><th scope=\"col\">Type</th><th scope=\"col\">From</th><th scope=\"col\">Description</th><th scope=\"col\">URL</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -224,7 +224,7 @@ func Selection(p SelectionProps) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "</tbody></table></section>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "</tbody></table></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -112,7 +112,7 @@ func TestImageFormShowsFieldErrors(t *testing.T) {
 	if !reflect.DeepEqual(groups, []string{"team-a", "ghost"}) {
 		t.Errorf("checked groups = %v", groups)
 	}
-	if got := doc.Find("#displayName").AttrOr("hx-get", ""); got != "/admin/images/-/name-preview" {
+	if got := doc.Find("#displayName").AttrOr("data-hx-get", ""); got != "/admin/images/-/name-preview" {
 		t.Errorf("the display name has no live name preview: %q", got)
 	}
 }
@@ -125,7 +125,7 @@ func TestImageFormEditing(t *testing.T) {
 	if doc.Find(".kind-choice").Length() != 0 || doc.Find("#name-preview").Length() != 0 {
 		t.Error("editing offers the kind choice or the name preview")
 	}
-	if _, ok := doc.Find("#displayName").Attr("hx-get"); ok {
+	if _, ok := doc.Find("#displayName").Attr("data-hx-get"); ok {
 		t.Error("editing previews a name that cannot change")
 	}
 }

@@ -1,0 +1,82 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestBrowserEveryPage opens every page of the web interface, as the person
+// who would (everyPage), and each form sent back with its errors, and runs
+// axe-core on each: no page may have a serious or critical accessibility
+// fault.
+func TestBrowserEveryPage(t *testing.T) {
+	env := newTestEnv(t)
+	visits := everyPage(t, env)
+	ctx := newBrowser(t)
+	base := env.http.URL
+	do := func(name string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			shot, _ := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+			path := filepath.Join(t.ArtifactDir(), "failure.png")
+			os.WriteFile(path, shot, 0o644)
+			t.Fatalf("%s: %v (screenshot %s)", name, err, path)
+		}
+	}
+	signedIn := ""
+	for _, v := range visits {
+		if v.As != signedIn {
+			if signedIn != "" {
+				do("sign out "+signedIn,
+					chromedp.Navigate(base+"/images"),
+					loaded(),
+					chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)),
+					chromedp.WaitVisible(chromedp.ID("username")),
+				)
+			}
+			if v.As != "" {
+				do("sign in as "+v.As,
+					chromedp.Navigate(base+"/login"),
+					chromedp.WaitVisible(chromedp.ID("username")),
+					loaded(),
+					chromedp.SendKeys(chromedp.ID("username"), v.As),
+					chromedp.SendKeys(chromedp.ID("password"), testAdminPassword),
+					chromedp.Click(chromedp.CSS(`form[action="/login"] button[type=submit]`)),
+					chromedp.WaitVisible(chromedp.CSS(`nav.mainnav`)),
+				)
+			}
+			signedIn = v.As
+		}
+		actions := []chromedp.Action[chromedp.Void]{chromedp.Navigate(base + v.Path), loaded()}
+		if v.Submit != "" {
+			for id, value := range v.Fill {
+				actions = append(actions, chromedp.Evaluate[chromedp.Void](`document.getElementById(`+jsString(id)+`).value = `+jsString(value)))
+			}
+			// Submitted after the script returns: a navigation while the
+			// script runs destroys its context ("Cannot find context").
+			actions = append(actions, chromedp.Evaluate[chromedp.Void](`setTimeout(() => document.querySelector(`+jsString(v.Submit)+`).requestSubmit())`))
+		}
+		for _, sel := range []string{v.Shows, v.Live} {
+			if sel != "" {
+				actions = append(actions, chromedp.WaitVisible(chromedp.CSS(sel)))
+			}
+		}
+		do(v.Name, append(actions, loaded())...)
+		checkAccessibility(t, ctx, v.Name)
+	}
+}
+
+// jsString is s as a JavaScript string literal (encoding/json escapes what
+// JSON allows in a string and JavaScript does not: U+2028 and U+2029).
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
