@@ -52,10 +52,11 @@ lint:
 	go vet ./...
 	$(STATICCHECK) ./...
 
-## bench: benchmarks (build vs buildah CLI, rebuild, a second image through the package cache vs the first, SSE fan-out); figures are ratios to a baseline of the same run
+## bench: benchmarks (build vs buildah CLI, rebuild, a second image through the package cache vs the first, SSE fan-out, the catalogue at 10,000 images); figures are ratios to a baseline of the same run
 bench: install
 	go test -count=1 -run '^$$' -bench Build -benchtime 5x -timeout 60m ./buildah/worker
 	go test -count=1 -run '^$$' -bench 'SSE|Hub' -benchtime 500x ./handlers ./buildah/buildlog
+	go test -count=1 -run '^$$' -bench Scale -benchtime 2000x ./handlers
 
 ## base-images: build offline busybox and debian-minbase images and push them to the registry of a running imagehub
 base-images: build

@@ -1,7 +1,7 @@
 package handlers
 
 import (
-	"net/http"
+	"context"
 
 	"github.com/labstack/echo/v4"
 
@@ -61,22 +61,21 @@ func selectionItems(imgs []*store.Image) []selectionItem {
 // System images, the ready System images granted to one of their groups and
 // their groups' own ready images.
 func (s *Server) apiMyImages(c echo.Context) error {
-	imgs, err := s.store.Selection(c.Request().Context(), currentUser(c).Username)
-	if err != nil {
-		return err
+	var groups []string
+	for _, m := range currentUser(c).Groups {
+		groups = append(groups, m.Group)
 	}
-	items := selectionItems(imgs)
-	return c.JSON(http.StatusOK, newList(items, len(items)))
+	return s.selectionAnswer(c, groups, func(ctx context.Context) ([]*store.Image, error) {
+		return s.store.SelectionOfGroups(ctx, groups)
+	})
 }
 
 // apiGroupSelection lists every ready image open to a group (global System
 // images, System images granted to it, its own images), for a notebook
 // launcher: see docs/launcher.md.
 func (s *Server) apiGroupSelection(c echo.Context) error {
-	imgs, err := s.store.GroupSelection(c.Request().Context(), c.Param("group"))
-	if err != nil {
-		return err
-	}
-	items := selectionItems(imgs)
-	return c.JSON(http.StatusOK, newList(items, len(items)))
+	group := c.Param("group")
+	return s.selectionAnswer(c, []string{group}, func(ctx context.Context) ([]*store.Image, error) {
+		return s.store.GroupSelection(ctx, group)
+	})
 }

@@ -28,9 +28,9 @@ func (s *Server) imagesPage(c echo.Context) error {
 	if isHTMX(c) {
 		return render(c, http.StatusOK, views.ImagesTable(table))
 	}
-	var groups []*store.Group
+	var groups []string
 	if !sc.IsGroup() {
-		if groups, err = s.store.ListGroups(c.Request().Context()); err != nil {
+		if groups, err = s.store.GroupNames(c.Request().Context()); err != nil {
 			return err
 		}
 	}

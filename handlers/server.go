@@ -139,12 +139,17 @@ type Server struct {
 	clientAddr echo.IPExtractor
 	// sessionName is the session cookie's name (session.go).
 	sessionName string
+	// decoded keeps the values of session cookies (session_decode.go).
+	decoded decodedSessions
 	// viewers counts the live log streams (log_viewers.go).
 	viewers *logViewers
 	// requests is told of every request answered; metricsHandler serves
 	// /metrics (observe.go).
 	requests       RequestObserver
 	metricsHandler http.Handler
+	// selections keeps the answers of the selection routes
+	// (selection_answers.go).
+	selections selectionAnswers
 	// now is the clock of sign-in limits and session expiry; tests move it.
 	now    func() time.Time
 	routes []route
@@ -236,6 +241,7 @@ func (s *Server) newEcho() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	e.JSONSerializer = jsonSerializer{}
 	e.IPExtractor = s.clientAddr
 	e.Use(s.observeRequest, s.recoverPanic, s.securityHeaders, limitBody, s.authenticate)
 	for _, r := range s.routes {

@@ -61,16 +61,12 @@ func currentUser(c echo.Context) *store.User {
 }
 
 // session returns the request's cookie session (a new, empty one when the
-// request has none or it does not decode).
+// request has none or it does not decode: decodeSession).
 func (s *Server) session(c echo.Context) *sessions.Session {
 	if sess, ok := c.Get(ctxSession).(*sessions.Session); ok {
 		return sess
 	}
-	sess, err := s.cookies.Get(c.Request(), s.sessionName)
-	if err != nil {
-		// A cookie made with other keys or tampered with: start afresh.
-		sess, _ = s.cookies.New(c.Request(), s.sessionName)
-	}
+	sess := s.decodeSession(c.Request())
 	c.Set(ctxSession, sess)
 	return sess
 }

@@ -31,7 +31,9 @@ type envState struct {
 
 // state reads the environment's state: the rows of each table (found in
 // sqlite_master, so that a new table is covered without a word here), each
-// printed and sorted, and the log folder's listing.
+// printed and sorted, and the log folder's listing. catalogue_version is left
+// out: triggers count every change of the catalogued tables there, so it
+// only repeats what those tables show.
 func (env *testEnv) state(t *testing.T) envState {
 	t.Helper()
 	db, err := sql.Open("sqlite3", "file:"+env.dbPath+"?mode=ro&_busy_timeout=10000")
@@ -39,7 +41,7 @@ func (env *testEnv) state(t *testing.T) envState {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	names, err := queryStrings(db, `SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`)
+	names, err := queryStrings(db, `SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'catalogue_version' ORDER BY name`)
 	if err != nil {
 		t.Fatal(err)
 	}

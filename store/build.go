@@ -101,7 +101,7 @@ func (s *Store) ActiveBuilds(ctx context.Context, images ...string) (map[string]
 			args[i] = name
 		}
 	}
-	bs, err := queryBuilds(ctx, s.db, where, args...)
+	bs, err := queryBuilds(ctx, s.rdb, where, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func (s *Store) ActiveBuilds(ctx context.Context, images ...string) (map[string]
 // FindBuild returns one build.
 func (s *Store) FindBuild(ctx context.Context, id int64) (*Build, error) {
 	var b *Build
-	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
+	err := s.readTx(ctx, func(tx *sql.Tx) (err error) {
 		b, err = findBuild(ctx, tx, id)
 		return err
 	})
@@ -127,7 +127,7 @@ func (s *Store) ListBuilds(ctx context.Context, image string) ([]*Build, error) 
 	if _, err := s.FindImage(ctx, image); err != nil {
 		return nil, err
 	}
-	return queryBuilds(ctx, s.db, ` WHERE i.name = ? ORDER BY b.id DESC`, image)
+	return queryBuilds(ctx, s.rdb, ` WHERE i.name = ? ORDER BY b.id DESC`, image)
 }
 
 // ListBuildsByStatus returns the builds in any of the states, oldest first.
@@ -139,7 +139,7 @@ func (s *Store) ListBuildsByStatus(ctx context.Context, states ...BuildStatus) (
 	for i, st := range states {
 		args[i] = st
 	}
-	return queryBuilds(ctx, s.db, ` WHERE b.status IN (`+placeholders(len(states))+`) ORDER BY b.id`, args...)
+	return queryBuilds(ctx, s.rdb, ` WHERE b.status IN (`+placeholders(len(states))+`) ORDER BY b.id`, args...)
 }
 
 // CountBuilds returns how many builds are in state st (an index lookup).
@@ -227,7 +227,7 @@ func PinnedReference(target, digest string) string {
 // pushed target succeeded.
 func (s *Store) LastDigest(ctx context.Context, image, target string) (string, error) {
 	var digest string
-	err := s.db.QueryRowContext(ctx, `SELECT b.digest FROM builds b JOIN images i ON i.id = b.image_id
+	err := s.rdb.QueryRowContext(ctx, `SELECT b.digest FROM builds b JOIN images i ON i.id = b.image_id
 		WHERE i.name = ? AND b.target_image = ? AND b.status = 'succeeded' AND b.digest != '' ORDER BY b.id DESC LIMIT 1`,
 		image, target).Scan(&digest)
 	if errors.Is(err, sql.ErrNoRows) {

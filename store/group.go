@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -141,7 +142,7 @@ func (s *Store) DeleteGroup(ctx context.Context, name string) error {
 // FindGroup returns a group with its members.
 func (s *Store) FindGroup(ctx context.Context, name string) (*Group, error) {
 	var g *Group
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
 		gs, err := s.queryGroups(ctx, tx, ` WHERE name = ?`, name)
 		if err != nil {
 			return err
@@ -158,11 +159,21 @@ func (s *Store) FindGroup(ctx context.Context, name string) (*Group, error) {
 // ListGroups returns every group with its members, by name.
 func (s *Store) ListGroups(ctx context.Context) ([]*Group, error) {
 	var gs []*Group
-	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
+	err := s.readTx(ctx, func(tx *sql.Tx) (err error) {
 		gs, err = s.queryGroups(ctx, tx, ``)
 		return err
 	})
 	return gs, err
+}
+
+// GroupNames returns the name of every group, in order, from the
+// catalogue (catalogue.go).
+func (s *Store) GroupNames(ctx context.Context) ([]string, error) {
+	cat, err := s.catalogue(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(cat.groups), nil
 }
 
 func (s *Store) queryGroups(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]*Group, error) {

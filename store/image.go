@@ -196,59 +196,22 @@ func (s *Store) DeleteImage(ctx context.Context, name string) error {
 // FindImage returns the image with this name.
 func (s *Store) FindImage(ctx context.Context, name string) (*Image, error) {
 	var img *Image
-	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
+	err := s.readTx(ctx, func(tx *sql.Tx) (err error) {
 		img, _, err = s.findImage(ctx, tx, name)
 		return err
 	})
 	return img, err
 }
 
-// ListImages returns one page of the images that match f, and how many match in all.
+// ListImages returns one page of the images that match f, and how many
+// match in all, from the catalogue (catalogue.go).
 func (s *Store) ListImages(ctx context.Context, f ImageFilter) ([]*Image, int, error) {
-	var (
-		imgs  []*Image
-		total int
-	)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		where, args := imageWhere(f)
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM images i LEFT JOIN groups og ON og.id = i.owner_group`+where, args...).Scan(&total); err != nil {
-			return err
-		}
-		limit := f.Limit
-		if limit <= 0 {
-			limit = -1
-		}
-		var err error
-		imgs, err = s.queryImages(ctx, tx, where+` ORDER BY i.display_name, i.name LIMIT ? OFFSET ?`, append(args, limit, f.Offset)...)
-		return err
-	})
-	return imgs, total, err
-}
-
-func imageWhere(f ImageFilter) (string, []any) {
-	var conds []string
-	var args []any
-	if q := strings.TrimSpace(f.Query); q != "" {
-		like := likePattern(q)
-		conds = append(conds, `(lower(i.name) LIKE ? ESCAPE '\' OR lower(i.display_name) LIKE ? ESCAPE '\' OR lower(i.description) LIKE ? ESCAPE '\')`)
-		args = append(args, like, like, like)
+	cat, err := s.catalogue(ctx)
+	if err != nil {
+		return nil, 0, err
 	}
-	if f.Type != "" {
-		conds = append(conds, `i.type = ?`)
-		args = append(args, f.Type)
-	}
-	switch f.Owner {
-	case "":
-	case OwnerSystem:
-		conds = append(conds, `i.owner_group IS NULL`)
-	default:
-		conds = append(conds, `og.name = ?`)
-		args = append(args, f.Owner)
-	}
-	if len(conds) == 0 {
-		return "", nil
-	}
-	return " WHERE " + strings.Join(conds, " AND "), args
+	imgs, total := cat.list(f)
+	return imgs, total, nil
 }
 
 const imageColumns = `SELECT i.id, i.name, i.display_name, i.description, i.type, i.url, i.url_for_gpu, i.use_gpu_url,
@@ -271,19 +234,6 @@ func (s *Store) findImage(ctx context.Context, tx *sql.Tx, name string) (*Image,
 		return nil, 0, err
 	}
 	return imgs[0], ids[0], nil
-}
-
-// queryImages runs the image query with a where/order/limit tail and loads each image's groups.
-func (s *Store) queryImages(ctx context.Context, tx *sql.Tx, tail string, args ...any) ([]*Image, error) {
-	rows, err := tx.QueryContext(ctx, imageColumns+tail, args...)
-	if err != nil {
-		return nil, err
-	}
-	imgs, ids, err := scanImages(rows)
-	if err != nil {
-		return nil, err
-	}
-	return imgs, loadImageGroups(ctx, tx, imgs, ids)
 }
 
 func scanImages(rows *sql.Rows) ([]*Image, []int64, error) {
@@ -451,7 +401,7 @@ func (s *Store) PreviewImageName(ctx context.Context, displayName, placeholder s
 	if r := nameReason(displayName); r != "" {
 		return "", false, Invalid(map[string]string{"displayName": r})
 	}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.readTx(ctx, func(tx *sql.Tx) error {
 		id, err := lookupID(ctx, tx, `SELECT id FROM images WHERE name = ?`, displayName)
 		taken = id != 0 || reservedImageNames[displayName]
 		return err

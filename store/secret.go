@@ -84,7 +84,7 @@ func (s *Store) PutSecret(ctx context.Context, sec *Secret) error {
 
 // ListSecrets returns every secret without its password.
 func (s *Store) ListSecrets(ctx context.Context) ([]*Secret, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, registry_host, username, created_at FROM secrets ORDER BY name`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT name, registry_host, username, created_at FROM secrets ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +135,7 @@ func (s *Store) DeleteSecret(ctx context.Context, name string) error {
 // pulling and pushing only.
 func (s *Store) SecretAuth(ctx context.Context, name string) (host, username, password string, err error) {
 	var sealed []byte
-	err = s.db.QueryRowContext(ctx, `SELECT registry_host, username, password_enc FROM secrets WHERE name = ?`, name).Scan(&host, &username, &sealed)
+	err = s.rdb.QueryRowContext(ctx, `SELECT registry_host, username, password_enc FROM secrets WHERE name = ?`, name).Scan(&host, &username, &sealed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", "", "", Errorf(ENOTFOUND, "Secret %q not found.", name)
 	} else if err != nil {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -22,10 +23,17 @@ var migrationFS embed.FS
 
 // Store is imagehub's database. It is safe for concurrent use.
 type Store struct {
-	db     *sql.DB
+	// db writes: its transactions take the write lock at BEGIN.
+	db *sql.DB
+	// rdb reads, on read-only connections: its transactions are snapshots
+	// that take no lock, so that readers wait neither for each other nor
+	// for a writer (WAL).
+	rdb    *sql.DB
 	cipher *secretCipher
 	// now is the clock, replaceable in tests.
 	now func() time.Time
+	// cat is the newest catalogue of images loaded (catalogue.go).
+	cat catalogueCache
 	// groupBuildLimit is how many builds of one group's images may wait or
 	// run at once; zero means no limit (SetGroupBuildLimit).
 	groupBuildLimit atomic.Int64
@@ -44,18 +52,33 @@ func Open(path string, key []byte) (*Store, error) {
 	// WAL lets readers work while a writer commits; _txlock=immediate takes
 	// the write lock at BEGIN so that two writers queue on the busy timeout
 	// instead of failing half-way with SQLITE_BUSY.
-	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_foreign_keys=on&_busy_timeout=10000&_txlock=immediate&_synchronous=NORMAL", path)
+	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_foreign_keys=on&_busy_timeout=10000&_txlock=immediate&_synchronous=NORMAL&_stmt_cache_size=64", path)
 	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Store{db: db, cipher: c, now: func() time.Time { return time.Now().UTC() }}
-	if err := s.migrate(); err != nil {
+	// Readers' transactions are deferred: they read a snapshot and never
+	// wait for the write lock. The migrations made the file a WAL database,
+	// so read-only connections need not change its journal mode.
+	rdb, err := sql.Open("sqlite3", fmt.Sprintf("file:%s?mode=ro&_busy_timeout=10000&_txlock=deferred&_stmt_cache_size=64", path))
+	if err != nil {
 		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	// Keep the connections open: each new one reads the schema again.
+	db.SetMaxIdleConns(maxIdleConns)
+	rdb.SetMaxIdleConns(maxIdleConns)
+	s := &Store{db: db, rdb: rdb, cipher: c, now: func() time.Time { return time.Now().UTC() }}
+	if err := s.migrate(); err != nil {
+		s.Close()
 		return nil, err
 	}
 	return s, nil
 }
+
+// maxIdleConns is how many connections of each pool stay open between
+// requests (database/sql keeps 2 by default).
+const maxIdleConns = 16
 
 // SetGroupBuildLimit sets how many builds of one group's images may wait or
 // run at once (CreateBuild refuses more); zero, the default, means no limit.
@@ -63,7 +86,7 @@ func Open(path string, key []byte) (*Store, error) {
 func (s *Store) SetGroupBuildLimit(n int) { s.groupBuildLimit.Store(int64(max(n, 0))) }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error { return errors.Join(s.rdb.Close(), s.db.Close()) }
 
 // migrate applies, in name order, each embedded migration not yet recorded.
 func (s *Store) migrate() error {
@@ -106,7 +129,18 @@ func (s *Store) migrateFile(name string) error {
 	return tx.Commit()
 }
 
-// inTx runs fn in one transaction, committing when it returns nil.
+// readTx runs fn in one read-only transaction: every query in it sees the
+// same snapshot of the database.
+func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.rdb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// inTx runs fn in one write transaction, committing when it returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {

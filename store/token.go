@@ -27,7 +27,9 @@ type Token struct {
 	Name      string     `json:"name"`
 	Scope     TokenScope `json:"scope"`
 	CreatedAt time.Time  `json:"createdAt"`
-	LastUsed  *time.Time `json:"lastUsed"`
+	// LastUsed is when the token was last used, up to a minute earlier
+	// (lastUsedPrecision); nil: never.
+	LastUsed *time.Time `json:"lastUsed"`
 	// ExpiresAt is when the token stops working; nil: never.
 	ExpiresAt *time.Time `json:"expiresAt"`
 }
@@ -95,34 +97,42 @@ func (s *Store) CreateTokenExpiring(ctx context.Context, username, name string, 
 }
 
 // AuthenticateToken returns the user and scope a token value stands for;
-// an expired token is EUNAUTHORIZED like an unknown one.
+// an expired token is EUNAUTHORIZED like an unknown one. The token's
+// LastUsed is written when it is older than lastUsedPrecision, so that a
+// client calling many times a second does not make each call a write.
 func (s *Store) AuthenticateToken(ctx context.Context, value string) (*User, TokenScope, error) {
 	var (
-		username string
-		scope    TokenScope
-		id       int64
-		expires  sql.NullString
+		username          string
+		scope             TokenScope
+		id                int64
+		lastUsed, expires sql.NullString
 	)
-	err := s.db.QueryRowContext(ctx, `SELECT t.id, u.username, t.scope, t.expires_at FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?`,
-		tokenHash(value)).Scan(&id, &username, &scope, &expires)
+	err := s.rdb.QueryRowContext(ctx, `SELECT t.id, u.username, t.scope, t.last_used, t.expires_at FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?`,
+		tokenHash(value)).Scan(&id, &username, &scope, &lastUsed, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, "", Errorf(EUNAUTHORIZED, "Invalid or revoked API token.")
 	} else if err != nil {
 		return nil, "", err
 	}
-	if t := (Token{ExpiresAt: parseNullTime(expires)}); t.Expired(s.now()) {
+	now := s.now()
+	if t := (Token{ExpiresAt: parseNullTime(expires)}); t.Expired(now) {
 		return nil, "", Errorf(EUNAUTHORIZED, "This API token expired at %s.", formatTime(*t.ExpiresAt))
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE tokens SET last_used = ? WHERE id = ?`, formatTime(s.now()), id); err != nil {
-		return nil, "", err
+	if used := parseNullTime(lastUsed); used == nil || now.Sub(*used) >= lastUsedPrecision || now.Before(*used) {
+		if _, err := s.db.ExecContext(ctx, `UPDATE tokens SET last_used = ? WHERE id = ?`, formatTime(now), id); err != nil {
+			return nil, "", err
+		}
 	}
 	u, err := s.FindUser(ctx, username)
 	return u, scope, err
 }
 
+// lastUsedPrecision is how far behind a token's LastUsed may be.
+const lastUsedPrecision = time.Minute
+
 // ListTokens returns a user's tokens (all users' when username is "").
 func (s *Store) ListTokens(ctx context.Context, username string) ([]*Token, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT t.id, u.username, t.name, t.scope, t.created_at, t.last_used, t.expires_at
+	rows, err := s.rdb.QueryContext(ctx, `SELECT t.id, u.username, t.name, t.scope, t.created_at, t.last_used, t.expires_at
 		FROM tokens t JOIN users u ON u.id = t.user_id WHERE ? = '' OR u.username = ? ORDER BY t.id`, username, username)
 	if err != nil {
 		return nil, err

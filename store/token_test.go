@@ -56,3 +56,53 @@ func TestTokenExpiry(t *testing.T) {
 		t.Errorf("listed: %+v, %+v", list[0], list[1])
 	}
 }
+
+// TestTokenLastUsed: using a token records when, once a minute at most
+// (lastUsedPrecision), so that a client calling many times a second does
+// not write the database each time.
+func TestTokenLastUsed(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "imagehub.db"), make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	s.now = func() time.Time { return now }
+	ctx := context.Background()
+	if err := s.CreateUser(ctx, &User{Username: "ann", Password: "password1"}); err != nil {
+		t.Fatal(err)
+	}
+	value, _, err := s.CreateToken(ctx, "ann", "ci", ScopeRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastUsed := func() *time.Time {
+		t.Helper()
+		list, err := s.ListTokens(ctx, "ann")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return list[0].LastUsed
+	}
+	if lastUsed() != nil {
+		t.Fatal("a new token has been used")
+	}
+	first := now
+	for _, step := range []struct {
+		after time.Duration
+		want  time.Time
+	}{
+		{0, first},
+		{30 * time.Second, first},
+		{lastUsedPrecision - time.Millisecond, first},
+		{lastUsedPrecision, first.Add(lastUsedPrecision)},
+	} {
+		now = first.Add(step.after)
+		if _, _, err := s.AuthenticateToken(ctx, value); err != nil {
+			t.Fatal(err)
+		}
+		if got := lastUsed(); got == nil || !got.Equal(step.want) {
+			t.Errorf("used at +%v: last used %v, want %v", step.after, got, step.want)
+		}
+	}
+}

@@ -123,7 +123,7 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 // CountUsers tells whether the database is new (no users yet).
 func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n)
+	err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n)
 	return n, err
 }
 
@@ -136,7 +136,7 @@ func (s *Store) Authenticate(ctx context.Context, username, password string) (*U
 		return nil, wrongCredentials()
 	}
 	var hash string
-	err := s.db.QueryRowContext(ctx, `SELECT password_hash FROM users WHERE username = ?`, username).Scan(&hash)
+	err := s.rdb.QueryRowContext(ctx, `SELECT password_hash FROM users WHERE username = ?`, username).Scan(&hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		// Spend the same time as a real check.
 		bcrypt.CompareHashAndPassword([]byte("$2a$10$7EqJtq98hPqEX7fNZaFWoOhi5BWX4Z6kQ5a9qvF.x1z6zC8nW4l3C"), []byte(password))
@@ -155,47 +155,50 @@ func wrongCredentials() error { return Errorf(EUNAUTHORIZED, "Wrong username or 
 
 // FindUser returns a user with the groups they belong to.
 func (s *Store) FindUser(ctx context.Context, username string) (*User, error) {
-	var u *User
-	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
-		u, err = s.findUser(ctx, tx, username)
-		return err
-	})
-	return u, err
+	return findUser(ctx, s.rdb, username)
 }
 
-func (s *Store) findUser(ctx context.Context, tx *sql.Tx, username string) (*User, error) {
-	var (
-		u       User
-		id      int64
-		created string
-	)
-	err := tx.QueryRowContext(ctx, `SELECT id, username, admin, session_epoch, created_at FROM users WHERE username = ?`, username).
-		Scan(&id, &u.Username, &u.Admin, &u.SessionEpoch, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, Errorf(ENOTFOUND, "User %q not found.", username)
-	} else if err != nil {
-		return nil, err
-	}
-	u.CreatedAt, u.Groups = parseTime(created), []Membership{}
-	rows, err := tx.QueryContext(ctx, `SELECT g.name, m.role FROM memberships m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ? ORDER BY g.name`, id)
+// findUser reads a user and their groups with one query, which sees one
+// snapshot of the database.
+func findUser(ctx context.Context, q querier, username string) (*User, error) {
+	rows, err := q.QueryContext(ctx, `SELECT u.username, u.admin, u.session_epoch, u.created_at, g.name, m.role
+		FROM users u LEFT JOIN memberships m ON m.user_id = u.id LEFT JOIN groups g ON g.id = m.group_id
+		WHERE u.username = ? ORDER BY g.name`, username)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
+	var u *User
 	for rows.Next() {
-		var m Membership
-		if err := rows.Scan(&m.Group, &m.Role); err != nil {
+		var (
+			row         User
+			created     string
+			group, role sql.NullString
+		)
+		if err := rows.Scan(&row.Username, &row.Admin, &row.SessionEpoch, &created, &group, &role); err != nil {
 			return nil, err
 		}
-		u.Groups = append(u.Groups, m)
+		if u == nil {
+			u = &row
+			u.CreatedAt, u.Groups = parseTime(created), []Membership{}
+		}
+		if group.Valid {
+			u.Groups = append(u.Groups, Membership{Group: group.String, Role: Role(role.String)})
+		}
 	}
-	return &u, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if u == nil {
+		return nil, Errorf(ENOTFOUND, "User %q not found.", username)
+	}
+	return u, nil
 }
 
 // ListUsers returns every user, by username.
 func (s *Store) ListUsers(ctx context.Context) ([]*User, error) {
 	var us []*User
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT username FROM users ORDER BY username`)
 		if err != nil {
 			return err
@@ -211,7 +214,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]*User, error) {
 		}
 		rows.Close()
 		for _, n := range names {
-			u, err := s.findUser(ctx, tx, n)
+			u, err := findUser(ctx, tx, n)
 			if err != nil {
 				return err
 			}

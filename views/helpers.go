@@ -126,6 +126,21 @@ func AccessText(img *store.Image) string {
 	return strings.Join(img.Groups, ", ")
 }
 
+// ownerChoice is one choice of the owner filter: the owner it filters by
+// ("" for every image) and its label.
+type ownerChoice struct{ owner, label string }
+
+// ownerChoices are the owner filter's choices: every image, the System
+// images, and the own images of each of the groups.
+func ownerChoices(groups []string) []ownerChoice {
+	out := make([]ownerChoice, 0, len(groups)+2)
+	out = append(out, ownerChoice{"", "All"}, ownerChoice{store.OwnerSystem, "System"})
+	for _, g := range groups {
+		out = append(out, ownerChoice{g, "Group " + g})
+	}
+	return out
+}
+
 // typeLabel explains an image type in a few words.
 func typeLabel(t string) string {
 	switch store.ImageType(t) {

@@ -54,8 +54,9 @@ type LoginProps struct {
 type ImagesProps struct {
 	Page  Page
 	Table ImagesTableProps
-	// Groups are offered by the administrators' owner filter.
-	Groups []*store.Group
+	// Groups are the names of the groups the administrators' owner filter
+	// offers.
+	Groups []string
 }
 
 // ImagesTableProps is the table fragment that live search and the page

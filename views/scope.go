@@ -78,20 +78,27 @@ func (s Scope) buildURL(id int64, rest ...string) templ.SafeURL {
 func (s Scope) toolPath(tool string) string { return s.ImagesPath() + "/-/" + tool }
 
 // pageURL is the images table's URL for a search, an owner filter
-// (administrators only) and a page.
+// (administrators only) and a page. The parameters come in the order of
+// url.Values.Encode, by name; the owner filter makes one for each group.
 func (s Scope) pageURL(q, owner string, page int) string {
-	v := url.Values{}
-	if q != "" {
-		v.Set("q", q)
+	var b strings.Builder
+	b.WriteString(s.ImagesPath())
+	sep := byte('?')
+	param := func(name, value string) {
+		b.WriteByte(sep)
+		sep = '&'
+		b.WriteString(name)
+		b.WriteByte('=')
+		b.WriteString(url.QueryEscape(value))
 	}
 	if owner != "" && !s.IsGroup() {
-		v.Set("owner", owner)
+		param("owner", owner)
 	}
 	if page > 1 {
-		v.Set("page", strconv.Itoa(page))
+		param("page", strconv.Itoa(page))
 	}
-	if len(v) == 0 {
-		return s.ImagesPath()
+	if q != "" {
+		param("q", q)
 	}
-	return s.ImagesPath() + "?" + v.Encode()
+	return b.String()
 }

@@ -2,6 +2,7 @@ package views
 
 import (
 	"context"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -144,6 +145,36 @@ func TestPageNumbers(t *testing.T) {
 	for _, tc := range cases {
 		if got := pageNumbers(tc.current, tc.count); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("pageNumbers(%d, %d) = %v, want %v", tc.current, tc.count, got, tc.want)
+		}
+	}
+}
+
+// TestPageURL: the table's links carry the search, the owner filter (not
+// in a group's scope) and the page as url.Values would encode them.
+func TestPageURL(t *testing.T) {
+	for _, sc := range []Scope{{}, GroupScope("team a")} {
+		for _, q := range []string{"", "team 7", "a&b=c%"} {
+			for _, owner := range []string{"", "system", "team-7"} {
+				for _, page := range []int{0, 1, 2, 250} {
+					v := url.Values{}
+					if q != "" {
+						v.Set("q", q)
+					}
+					if owner != "" && !sc.IsGroup() {
+						v.Set("owner", owner)
+					}
+					if page > 1 {
+						v.Set("page", strconv.Itoa(page))
+					}
+					want := sc.ImagesPath()
+					if len(v) > 0 {
+						want += "?" + v.Encode()
+					}
+					if got := sc.pageURL(q, owner, page); got != want {
+						t.Errorf("%+v.pageURL(%q, %q, %d) = %q, want %q", sc, q, owner, page, got, want)
+					}
+				}
+			}
 		}
 	}
 }
