@@ -115,7 +115,7 @@ func (s *Store) ActiveBuilds(ctx context.Context, images ...string) (map[string]
 // FindBuild returns one build.
 func (s *Store) FindBuild(ctx context.Context, id int64) (*Build, error) {
 	var b *Build
-	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
+	err := s.inReadTx(ctx, func(tx *sql.Tx) (err error) {
 		b, err = findBuild(ctx, tx, id)
 		return err
 	})

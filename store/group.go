@@ -141,7 +141,7 @@ func (s *Store) DeleteGroup(ctx context.Context, name string) error {
 // FindGroup returns a group with its members.
 func (s *Store) FindGroup(ctx context.Context, name string) (*Group, error) {
 	var g *Group
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
 		gs, err := s.queryGroups(ctx, tx, ` WHERE name = ?`, name)
 		if err != nil {
 			return err
@@ -158,7 +158,7 @@ func (s *Store) FindGroup(ctx context.Context, name string) (*Group, error) {
 // ListGroups returns every group with its members, by name.
 func (s *Store) ListGroups(ctx context.Context) ([]*Group, error) {
 	var gs []*Group
-	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
+	err := s.inReadTx(ctx, func(tx *sql.Tx) (err error) {
 		gs, err = s.queryGroups(ctx, tx, ``)
 		return err
 	})
@@ -272,7 +272,7 @@ func (s *Store) CheckGroupNames(ctx context.Context, names []string) error {
 	if len(names) == 0 {
 		return nil
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inReadTx(ctx, func(tx *sql.Tx) error {
 		_, reason, err := groupIDs(ctx, tx, names)
 		if err == nil && reason != "" {
 			err = Invalid(map[string]string{"groups": reason})

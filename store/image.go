@@ -196,7 +196,7 @@ func (s *Store) DeleteImage(ctx context.Context, name string) error {
 // FindImage returns the image with this name.
 func (s *Store) FindImage(ctx context.Context, name string) (*Image, error) {
 	var img *Image
-	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
+	err := s.inReadTx(ctx, func(tx *sql.Tx) (err error) {
 		img, _, err = s.findImage(ctx, tx, name)
 		return err
 	})
@@ -209,7 +209,7 @@ func (s *Store) ListImages(ctx context.Context, f ImageFilter) ([]*Image, int, e
 		imgs  []*Image
 		total int
 	)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
 		where, args := imageWhere(f)
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM images i LEFT JOIN groups og ON og.id = i.owner_group`+where, args...).Scan(&total); err != nil {
 			return err
@@ -451,7 +451,7 @@ func (s *Store) PreviewImageName(ctx context.Context, displayName, placeholder s
 	if r := nameReason(displayName); r != "" {
 		return "", false, Invalid(map[string]string{"displayName": r})
 	}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inReadTx(ctx, func(tx *sql.Tx) error {
 		id, err := lookupID(ctx, tx, `SELECT id FROM images WHERE name = ?`, displayName)
 		taken = id != 0 || reservedImageNames[displayName]
 		return err

@@ -9,7 +9,7 @@ import (
 // system images granted to one of their groups, and their groups' own images.
 func (s *Store) Selection(ctx context.Context, username string) ([]*Image, error) {
 	var imgs []*Image
-	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
+	err := s.inReadTx(ctx, func(tx *sql.Tx) (err error) {
 		imgs, err = s.queryImages(ctx, tx, ` WHERE i.url != '' AND (
 			(i.owner_group IS NULL AND i.global)
 			OR i.id IN (SELECT ig.image_id FROM image_groups ig JOIN memberships m ON m.group_id = ig.group_id
@@ -24,7 +24,7 @@ func (s *Store) Selection(ctx context.Context, username string) ([]*Image, error
 // images, system images granted to it, and its own images.
 func (s *Store) GroupSelection(ctx context.Context, group string) ([]*Image, error) {
 	var imgs []*Image
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
 		gid, err := lookupID(ctx, tx, `SELECT id FROM groups WHERE name = ?`, group)
 		if err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -22,7 +23,10 @@ var migrationFS embed.FS
 
 // Store is imagehub's database. It is safe for concurrent use.
 type Store struct {
-	db     *sql.DB
+	db *sql.DB
+	// reader runs the read-only transactions (inReadTx): deferred, so that
+	// in WAL mode they neither wait for a writer nor hold one up.
+	reader *sql.DB
 	cipher *secretCipher
 	// now is the clock, replaceable in tests.
 	now func() time.Time
@@ -54,6 +58,13 @@ func Open(path string, key []byte) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	// Opened after the migrations, which made the file and its WAL mode.
+	reader, err := sql.Open("sqlite3", fmt.Sprintf("file:%s?_foreign_keys=on&_busy_timeout=10000&_txlock=deferred&_query_only=true", path))
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s.reader = reader
 	return s, nil
 }
 
@@ -63,7 +74,7 @@ func Open(path string, key []byte) (*Store, error) {
 func (s *Store) SetGroupBuildLimit(n int) { s.groupBuildLimit.Store(int64(max(n, 0))) }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error { return errors.Join(s.reader.Close(), s.db.Close()) }
 
 // migrate applies, in name order, each embedded migration not yet recorded.
 func (s *Store) migrate() error {
@@ -117,6 +128,18 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// inReadTx runs fn in one read-only transaction: it sees one snapshot of
+// the database, and takes no write lock (_txlock=immediate, which inTx's
+// writers need, would make every read wait for every write).
+func (s *Store) inReadTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(tx)
 }
 
 // timeFormat keeps times sortable as text.

@@ -156,7 +156,7 @@ func wrongCredentials() error { return Errorf(EUNAUTHORIZED, "Wrong username or 
 // FindUser returns a user with the groups they belong to.
 func (s *Store) FindUser(ctx context.Context, username string) (*User, error) {
 	var u *User
-	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
+	err := s.inReadTx(ctx, func(tx *sql.Tx) (err error) {
 		u, err = s.findUser(ctx, tx, username)
 		return err
 	})
@@ -195,7 +195,7 @@ func (s *Store) findUser(ctx context.Context, tx *sql.Tx, username string) (*Use
 // ListUsers returns every user, by username.
 func (s *Store) ListUsers(ctx context.Context) ([]*User, error) {
 	var us []*User
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT username FROM users ORDER BY username`)
 		if err != nil {
 			return err
