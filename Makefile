@@ -9,6 +9,10 @@ TEMPL := go run github.com/a-h/templ/cmd/templ@v0.3.1100
 STATICCHECK := go run honnef.co/go/tools/cmd/staticcheck@v0.7.0
 DATA ?= ./data
 ADDR ?= 127.0.0.1:8080
+# How long `make bench`'s soak runs, and the test binary's time limit for it
+# (the set-up, an idle baseline of 30 s and the last builds come on top).
+SOAK ?= 5m
+SOAK_TIMEOUT ?= 30m
 
 # The packages with concurrency of their own (the log fan-out, the queue and
 # its runner, the web layer with SSE) run under the race detector.
@@ -52,11 +56,12 @@ lint:
 	go vet ./...
 	$(STATICCHECK) ./...
 
-## bench: benchmarks (build vs buildah CLI, rebuild, a second image through the package cache vs the first, SSE fan-out, the catalogue at 10,000 images); figures are ratios to a baseline of the same run
+## bench: benchmarks (build vs buildah CLI, rebuild, a second image through the package cache vs the first, SSE fan-out, the catalogue at 10,000 images) and the soak (SOAK long, 5m by default); figures are ratios to a baseline of the same run
 bench: install
 	go test -count=1 -run '^$$' -bench Build -benchtime 5x -timeout 60m ./buildah/worker
 	go test -count=1 -run '^$$' -bench 'SSE|Hub' -benchtime 500x ./handlers ./buildah/buildlog
 	go test -count=1 -run '^$$' -bench Scale -benchtime 2000x ./handlers
+	go test -count=1 -run '^$$' -bench Soak -benchtime 1x -timeout $(SOAK_TIMEOUT) ./cmd/imagehub -soak-duration $(SOAK)
 
 ## base-images: build offline busybox and debian-minbase images and push them to the registry of a running imagehub
 base-images: build

@@ -1,9 +1,11 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
+	"syscall"
 
 	"github.com/labstack/echo/v4"
 
@@ -66,10 +68,30 @@ func badRequest(msg string) error { return echo.NewHTTPError(http.StatusBadReque
 // forbidden is a signed-in caller asking for something they may not do.
 func forbidden(msg string) error { return store.Errorf(store.EFORBIDDEN, "%s", msg) }
 
+// StatusClientClosed is the status recorded (in the request log and the
+// metrics) for a request whose client went away before its answer: nginx's
+// 499 "client closed request". Nobody receives it.
+const StatusClientClosed = 499
+
+// clientGone reports whether err says that the request's client went away:
+// the request's context was cancelled, or the connection was closed under
+// the answer.
+func clientGone(err error, c echo.Context) bool {
+	return (errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
+}
+
 // handleError is echo's error handler: JSON for the API, a fragment for htmx
 // requests (shown in the page's message area), a friendly page otherwise.
-// Internal errors are logged and answered with a generic sentence.
+// Internal errors are logged and answered with a generic sentence. A client
+// that went away is answered nothing: it is no error of the server's.
 func (s *Server) handleError(err error, c echo.Context) {
+	if clientGone(err, c) {
+		if !c.Response().Committed {
+			c.Response().Status = StatusClientClosed
+		}
+		return
+	}
 	status, msg, fields := describe(err)
 	if status >= 500 {
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
@@ -89,7 +111,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		page := s.page(c, "Error", "")
 		werr = render(c, status, views.ErrorPage(views.ErrorProps{Page: page, Status: status, Message: msg}))
 	}
-	if werr != nil {
+	if werr != nil && !clientGone(werr, c) {
 		s.log.Error("writing an error answer", "err", werr)
 	}
 }

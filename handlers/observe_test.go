@@ -2,14 +2,23 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"imagehub/store"
 )
@@ -144,5 +153,60 @@ func TestRequestLog(t *testing.T) {
 		if want := (servedRequest{c.want.Method, c.want.Route, c.want.Status}); i >= len(rec.served) || rec.served[i] != want {
 			t.Errorf("observer was told %+v, want %+v at %d", rec.served, want, i)
 		}
+	}
+}
+
+// TestClientGoneIsNotAServerError: a request whose client went away while it
+// was served fails in the store with the cancelled context's error, or
+// while its answer is written with a broken pipe; that is no fault of the
+// server's: the request is recorded with 499 (nginx's "client closed
+// request"), nothing is written, and nothing is logged as an error. An
+// internal error of a client still there stays a 500.
+func TestClientGoneIsNotAServerError(t *testing.T) {
+	var out lockedLog
+	rec := &requestRecorder{}
+	env := newTestEnv(t, func(c *Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(&out, nil))
+		c.Requests = rec
+	})
+	// serve runs a handler that fails with the error fail makes; its
+	// argument cancels the request's context, as a client going away does.
+	serve := func(fail func(cancel func(), ctx context.Context) error) *httptest.ResponseRecorder {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/admin/images", nil)
+		w := httptest.NewRecorder()
+		c := env.server.echo.NewContext(req, w)
+		c.SetPath("/admin/images")
+		env.server.observeRequest(func(c echo.Context) error { return fail(cancel, c.Request().Context()) })(c)
+		return w
+	}
+	gone := map[string]func(func(), context.Context) error{
+		// What a store query answers once its context is done.
+		"cancelled": func(cancel func(), ctx context.Context) error {
+			cancel()
+			return fmt.Errorf("listing images: %w", ctx.Err())
+		},
+		"broken pipe": func(func(), context.Context) error {
+			return fmt.Errorf("write tcp: %w", &net.OpError{Op: "write", Err: os.NewSyscallError("write", syscall.EPIPE)})
+		},
+	}
+	for name, fail := range gone {
+		if w := serve(fail); w.Code >= 500 || w.Body.Len() > 0 {
+			t.Errorf("%s: a client that went away was answered %d %q", name, w.Code, w.Body)
+		}
+	}
+	lines := out.waitLines(t, len(gone))
+	if log := strings.Join(lines, "\n"); strings.Contains(log, `"level":"ERROR"`) {
+		t.Errorf("a client that went away is logged as an error:\n%s", log)
+	}
+	if w := serve(func(func(), context.Context) error { return errors.New("disk on fire") }); w.Code != http.StatusInternalServerError {
+		t.Errorf("an internal error was answered %d, want 500", w.Code)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	want := []servedRequest{{"GET", "/admin/images", StatusClientClosed}, {"GET", "/admin/images", StatusClientClosed}, {"GET", "/admin/images", http.StatusInternalServerError}}
+	if !slices.Equal(rec.served, want) {
+		t.Errorf("observer was told %+v, want %+v", rec.served, want)
 	}
 }

@@ -283,7 +283,7 @@ func (s *Store) CheckGroupNames(ctx context.Context, names []string) error {
 	if len(names) == 0 {
 		return nil
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.readTx(ctx, func(tx *sql.Tx) error {
 		_, reason, err := groupIDs(ctx, tx, names)
 		if err == nil && reason != "" {
 			err = Invalid(map[string]string{"groups": reason})

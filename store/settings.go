@@ -256,7 +256,7 @@ func (s *Store) SavePackageSettings(ctx context.Context, p PackageSettings) erro
 // CheckPackageDefaults checks the flags' package settings against the
 // secrets in the store, as SavePackageSettings checks the page's.
 func (s *Store) CheckPackageDefaults(ctx context.Context) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.readTx(ctx, func(tx *sql.Tx) error {
 		f, err := checkMirrorSecrets(ctx, tx, s.PackageDefaults())
 		if err == nil && len(f) > 0 {
 			err = Invalid(f)

@@ -63,7 +63,7 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("end-to-end builds need root to set up (the rootless case runs the server as user imagehub)")
@@ -71,7 +71,7 @@ func needRoot(t *testing.T) {
 }
 
 // freeAddr returns a loopback address with a port nobody listens on now.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -83,7 +83,7 @@ func freeAddr(t *testing.T) string {
 
 // server is one `imagehub serve` process under test.
 type server struct {
-	t            *testing.T
+	t            testing.TB
 	data         string
 	addr, regAdr string
 	token        string
@@ -114,7 +114,7 @@ func (l *lockedBuffer) String() string {
 
 // startServer runs imagehub serve on a fresh data folder (or data, when
 // given) and waits for /healthz.
-func startServer(t *testing.T, data string, cred *syscall.Credential) *server {
+func startServer(t testing.TB, data string, cred *syscall.Credential) *server {
 	t.Helper()
 	if data == "" {
 		data = filepath.Join(buildtest.TraversableDir(t), "data")
@@ -301,14 +301,18 @@ func (s *server) waitLog(id int64, want string, timeout time.Duration) {
 }
 
 // Stand-ins for the package managers, recording their arguments; an apt
-// package named "sleepy" makes apt-get sleep, for cancel and crash tests, and "napping"
-// makes it print a line a second for six seconds, for watching a log live.
+// package named "sleepy" makes apt-get sleep, for cancel and crash tests, "napping"
+// makes it print a line a second for six seconds, for watching a log live, and
+// "chatty" prints soakRunLines numbered lines in bursts over about six seconds
+// and one line of carriage-return progress, for the soak's log viewers.
 // apt-get install records each package it is given in dpkg's status file,
 // installed at version 1.0-stub, for the build's package list.
 var stubs = map[string]string{
 	"/usr/bin/apt-get": "#!/bin/sh\necho \"apt-get $*\" >> /recorded.txt\n" +
 		"case \"$*\" in *sleepy*) echo 'sleeping now'; exec sleep 600;; esac\n" +
 		"case \"$*\" in *napping*) for i in 1 2 3 4 5 6; do echo \"napping $i\"; sleep 1; done;; esac\n" +
+		"case \"$*\" in *chatty*) i=0; while [ $i -lt " + strconv.Itoa(soakRunLines) + " ]; do i=$((i+1)); echo \"chatty line $i\"; " +
+		"if [ $((i % 20)) -eq 0 ]; then sleep 0.2; fi; done; printf 'progress 1%%\\rprogress 100%%\\n';; esac\n" +
 		"if [ \"$1\" = install ]; then mkdir -p /var/lib/dpkg; shift; for p in \"$@\"; do case \"$p\" in -*|*=*) ;; *)\n" +
 		"printf 'Package: %s\\nStatus: install ok installed\\nVersion: 1.0-stub\\n\\n' \"$p\" >> /var/lib/dpkg/status;; esac; done; fi\n",
 	"/usr/local/bin/conda": "#!/bin/sh\necho \"conda $*\" >> /recorded.txt\n",
@@ -317,7 +321,7 @@ var stubs = map[string]string{
 
 // pushBase makes a busybox base image with the stubs and pushes it into the
 // server's embedded registry with its push account.
-func pushBase(t *testing.T, s *server) string {
+func pushBase(t testing.TB, s *server) string {
 	t.Helper()
 	push, _ := s.registryAccounts()
 	return pushBaseTo(t, s.regAdr, push)
@@ -336,7 +340,7 @@ func (s *server) registryAccounts() (push, pull *remote.Auth) {
 }
 
 // pushBaseTo makes the stub busybox base in registry reg, pushing with auth.
-func pushBaseTo(t *testing.T, reg string, auth *remote.Auth) string {
+func pushBaseTo(t testing.TB, reg string, auth *remote.Auth) string {
 	t.Helper()
 	dir := t.TempDir()
 	st := workerspec.Storage{GraphRoot: filepath.Join(dir, "graph"), RunRoot: filepath.Join(dir, "run")}
