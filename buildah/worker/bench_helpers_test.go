@@ -296,11 +296,14 @@ func (e *benchEnv) runCLI(ctx context.Context, st workerspec.Storage, dir, base 
 	// Not the subordinate ids: Debian's buildah 1.28 with --userns-uid-map
 	// fails at the second RUN step of a busybox base ("error mounting
 	// .containerenv ... permission denied"), so the CLI is spared that cost.
-	network, err := newBuildNet(nil, nil)
+	network, err := startBuildNet(nil, nil)
 	if err != nil {
 		return sideRun{}, err
 	}
 	defer network.Close()
+	if err := network.Wait(); err != nil {
+		return sideRun{}, err
+	}
 	bud := append(slices.Clone(global), "bud", "--isolation", "oci", "--runtime", "runc",
 		"--network", "ns:"+network.Path(), "--dns", slirpDNS,
 		"--layers", "--tls-verify=false", "--signature-policy", policy, "--format", "oci")
