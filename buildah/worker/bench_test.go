@@ -184,7 +184,7 @@ func (e *benchEnv) coldThenRebuild(b *testing.B, base string, cold, warm recipe.
 		b.Fatalf("rebuild: %v", err)
 	}
 	if n := strings.Count(w.log, "Using cache"); n < 2 {
-		b.Fatalf("the rebuild reused %d steps, want USER root and the apt step:\n%s", n, tail(w.log, 40))
+		b.Fatalf("the rebuild reused %d steps, want USER 0 and the apt step:\n%s", n, tail(w.log, 40))
 	}
 	return c, w
 }
