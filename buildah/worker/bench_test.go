@@ -132,7 +132,7 @@ func (e *benchEnv) benchSide(b *testing.B, side, kind, base string, pkgs recipe.
 	if err != nil {
 		b.Fatalf("%s side: %v", side, err)
 	}
-	if strings.Contains(r.log, "Using cache") {
+	if strings.Contains(r.log, cacheHit) {
 		b.Fatalf("%s side used a layer cache in a new store:\n%s", side, tail(r.log, 40))
 	}
 	return r
@@ -176,14 +176,14 @@ func (e *benchEnv) coldThenRebuild(b *testing.B, base string, cold, warm recipe.
 	if err != nil {
 		b.Fatalf("cold build: %v", err)
 	}
-	if strings.Contains(c.log, "Using cache") {
+	if strings.Contains(c.log, cacheHit) {
 		b.Fatalf("the cold build used the layer cache:\n%s", tail(c.log, 40))
 	}
 	w, err := e.runImagehub(ctx, st, dir, base, warm, repo)
 	if err != nil {
 		b.Fatalf("rebuild: %v", err)
 	}
-	if n := strings.Count(w.log, "Using cache"); n < 2 {
+	if n := strings.Count(w.log, cacheHit); n < 2 {
 		b.Fatalf("the rebuild reused %d steps, want USER 0 and the apt step:\n%s", n, tail(w.log, 40))
 	}
 	return c, w
@@ -238,7 +238,7 @@ func (e *benchEnv) twoImagesOneCache(b *testing.B, base string, pkgs recipe.Pack
 		if err != nil {
 			b.Fatalf("%s: %v", label, err)
 		}
-		if strings.Contains(r.log, "Using cache") {
+		if strings.Contains(r.log, cacheHit) {
 			b.Fatalf("%s used the layer cache of a new store:\n%s", label, tail(r.log, 40))
 		}
 		return r
