@@ -44,9 +44,12 @@ func runLine(prefix string, pkgs []string, suffix string) string {
 // layer cache, too, is never shared between scopes.
 //
 // base is the already-normalised base image reference. user is the base
-// image's own configured user: the packages are installed as root and the
-// last line switches back to that user, or writes "USER root" when user is
-// "" (an image without a user runs as root).
+// image's own configured user: the packages are installed as root, named by
+// its uid ("USER 0"), and the last line switches back to that user, or
+// writes "USER root" when user is "" (an image without a user runs as
+// root). buildah resolves a user name in the image's /etc/passwd at every
+// later step, cached or not, each time in a process of its own; uid 0 is
+// root in every image and needs no look-up until a RUN step runs.
 //
 // p must come from Parse, whose grammar guarantees that no package
 // holds a single quote. base and user come from elsewhere (an image reference
@@ -73,7 +76,7 @@ func Containerfile(base string, p Packages, user string, s Setup) string {
 	}
 	var b strings.Builder
 	b.WriteString("FROM " + base + "\n")
-	b.WriteString("USER root\n")
+	b.WriteString("USER 0\n")
 	for _, l := range []struct {
 		pkgs []string
 		run  func(Setup) (string, string)

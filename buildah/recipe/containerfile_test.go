@@ -101,7 +101,7 @@ func TestContainerfileShape(t *testing.T) {
 	pipPrefix, pipSuffix := pipRun(s)
 	want := []string{
 		"FROM debian",
-		"USER root",
+		"USER 0",
 		"RUN " + aptPrefix + " 'a1' 'b2'" + aptSuffix,
 		"RUN " + condaPrefix + " 'conda-forge::numpy==1.17*'" + condaSuffix,
 		"RUN " + pipPrefix + " 'numpy>=1.2'" + pipSuffix,
@@ -430,7 +430,7 @@ func FuzzContainerfileQuoting(f *testing.F) {
 				runs = append(runs, run{prefix, suffix, x.pkgs})
 			}
 		}
-		if len(lines) != 3+len(runs) || lines[0] != "FROM "+r.BaseImage || lines[1] != "USER root" || lines[len(lines)-1] != "USER jovyan" {
+		if len(lines) != 3+len(runs) || lines[0] != "FROM "+r.BaseImage || lines[1] != "USER 0" || lines[len(lines)-1] != "USER jovyan" {
 			t.Fatalf("unexpected Containerfile shape:\n%s", cf)
 		}
 		for i, x := range runs {

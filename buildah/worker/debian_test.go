@@ -111,7 +111,7 @@ func TestWorkerDebianPackages(t *testing.T) {
 		more := pkgs
 		more.Pip = []string{"imagehub-probe", "imagehub-probe-two"}
 		log, spec := build(202, st, more)
-		if !strings.Contains(log, "--> Using cache") {
+		if !strings.Contains(log, cacheHit) {
 			t.Errorf("the rebuild did not reuse the apt layer:\n%s", log)
 		}
 		files := imageFiles(t, spec.Target, nil)
@@ -144,7 +144,7 @@ func TestWorkerDebianPackages(t *testing.T) {
 		if !strings.Contains(log, "Need to get 0 B/") {
 			t.Errorf("apt did not say it needs 0 B:\n%s", log)
 		}
-		if strings.Contains(log, "--> Using cache") {
+		if strings.Contains(log, cacheHit) {
 			t.Errorf("a new store reused a layer:\n%s", log)
 		}
 		if wheelsAfter != wheelsBefore || !strings.Contains(log, "Using cached http://"+addr+"/files/imagehub_probe-1.0-py3-none-any.whl") {

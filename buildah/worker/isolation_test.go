@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"regexp"
@@ -176,17 +177,20 @@ func rootUsedBuildah(t *testing.T) {
 }
 
 // TestBuildNetworkPolicy reads back the rules of a build's network
-// namespace: link-local, loopback and this host's own addresses refused,
+// namespace (and sees its loopback up): link-local, loopback and this host's own addresses refused,
 // private ranges refused unless allowed, a package mirror's port open, the
 // internet open. Nothing is sent anywhere: the rules are read, not probed.
 func TestBuildNetworkPolicy(t *testing.T) {
 	buildtest.NeedRoot(t)
 	mirrors := []netip.AddrPort{netip.MustParseAddrPort("192.168.7.8:3142"), netip.MustParseAddrPort("[fd34::5]:443")}
-	n, err := newBuildNet([]string{"10.20.0.0/16", "fd12::/16"}, mirrors)
+	n, err := startBuildNet([]string{"10.20.0.0/16", "fd12::/16"}, mirrors)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer n.Close()
+	if err := n.Wait(); err != nil {
+		t.Fatal(err)
+	}
 	rules, err := n.Rules()
 	if err != nil {
 		t.Fatal(err)
@@ -215,5 +219,42 @@ func TestBuildNetworkPolicy(t *testing.T) {
 	}
 	if !strings.Contains(rules, "-P OUTPUT ACCEPT") {
 		t.Errorf("the internet is not open:\n%s", rules)
+	}
+	lo, err := n.run(nsCommand{args: []string{"ip", "-o", "link", "show", "lo"}})
+	if err != nil || !regexp.MustCompile(`<[A-Z_,]*\bUP\b`).MatchString(lo[0]) {
+		t.Errorf("the namespace's loopback is not up (%v): %s", err, lo)
+	}
+}
+
+// TestBuildNetworkStaysOfflineWhenSlirpFails starts a build's network where
+// slirp4netns cannot be found: the setup fails and says why, the rules are
+// in place anyway (they come first), and the namespace has no way out.
+func TestBuildNetworkStaysOfflineWhenSlirpFails(t *testing.T) {
+	buildtest.NeedRoot(t)
+	bin := t.TempDir()
+	for _, name := range []string{"sleep", "iptables-restore", "ip6tables-restore", "iptables", "ip6tables", "ip"} {
+		path, err := exec.LookPath(name)
+		if err != nil {
+			t.Skipf("no %s: %v", name, err)
+		}
+		if err := os.Symlink(path, filepath.Join(bin, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", bin)
+	n, err := startBuildNet(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if err := n.Wait(); err == nil || !strings.Contains(err.Error(), "slirp4netns") {
+		t.Errorf("Wait = %v, want slirp4netns's failure", err)
+	}
+	if rules, err := n.Rules(); err != nil || !strings.Contains(rules, "-A OUTPUT -d 169.254.0.0/16 -j REJECT") {
+		t.Errorf("the rules are not in place (%v):\n%s", err, rules)
+	}
+	links, err := n.run(nsCommand{args: []string{"ip", "-o", "link"}})
+	if err != nil || strings.Count(strings.TrimSpace(links[0]), "\n") != 0 || !strings.Contains(links[0], ": lo:") {
+		t.Errorf("the namespace has more than its loopback (%v):\n%s", err, links)
 	}
 }

@@ -109,6 +109,10 @@ const (
 	stubPip   = "#!/bin/sh\necho \"pip $*\" >> /recorded.txt\n"
 )
 
+// cacheHit is how buildah's log says that a step came from the layer
+// cache ("--> Using cache ID"); pip's "Using cached" is its own cache.
+const cacheHit = "--> Using cache "
+
 // allStubs puts apt-get, conda and pip stand-ins into an image.
 func allStubs() map[string]string {
 	return map[string]string{"/usr/bin/apt-get": stubAptGet, "/usr/local/bin/conda": stubConda, "/usr/local/bin/pip": stubPip}

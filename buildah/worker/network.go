@@ -2,6 +2,7 @@ package worker
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -10,8 +11,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // This file gives each build a network of its own. RUN steps get a network
@@ -19,12 +23,18 @@ import (
 // slirp4netns (user-mode networking): they reach the internet through
 // slirp's sockets on the host, but never the host's loopback
 // (--disable-host-loopback), and iptables rules installed in the namespace
-// before the build refuse link-local addresses (cloud metadata), the host's
-// own addresses and, unless an administrator allows them, private ranges.
-// The package mirrors the build uses are opened too, each address on its
-// port alone. A RUN step has no CAP_NET_ADMIN, so it cannot change the
-// rules. It works the same as root and inside a rootless worker's user
-// namespace.
+// before slirp4netns attaches it refuse link-local addresses (cloud
+// metadata), the host's own addresses and, unless an administrator allows
+// them, private ranges. The package mirrors the build uses are opened too,
+// each address on its port alone. A RUN step has no CAP_NET_ADMIN, so it
+// cannot change the rules. It works the same as root and inside a rootless
+// worker's user namespace.
+//
+// The rules and slirp4netns are set up while buildah starts the build (a
+// few process starts that would otherwise delay every build); RUN steps
+// wait for them (see stepLog). Until slirp4netns is attached, after the
+// rules, the namespace has nothing but its loopback: whatever ran in it
+// early would be offline, never outside the policy.
 
 // slirpDNS is slirp4netns's DNS forwarder inside the namespace; RUN steps
 // use it, since the host's resolver may sit on a range they cannot reach.
@@ -44,29 +54,36 @@ var (
 type buildNet struct {
 	holder *exec.Cmd
 	slirp  *exec.Cmd
+	// ready is closed when the setup has ended, err then says how.
+	ready     chan struct{}
+	err       error
+	closeOnce sync.Once
 }
 
-// newBuildNet makes the namespace, attaches slirp4netns and installs the
-// policy; allow lists the CIDRs an administrator opened, mirrors the
-// addresses and ports of the package mirrors.
-func newBuildNet(allow []string, mirrors []netip.AddrPort) (n *buildNet, err error) {
-	n = &buildNet{holder: exec.Command("sleep", "infinity")}
+// startBuildNet makes the namespace and returns; the policy, then
+// slirp4netns (which also sets the loopback up), are set up in the
+// background (Wait). allow lists the CIDRs an administrator opened,
+// mirrors the addresses and ports of the package mirrors.
+func startBuildNet(allow []string, mirrors []netip.AddrPort) (*buildNet, error) {
+	n := &buildNet{holder: exec.Command("sleep", "infinity"), ready: make(chan struct{})}
 	n.holder.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
 	if err := startOnLockedThread(n.holder); err != nil {
 		return nil, fmt.Errorf("build network: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			n.Close()
+	go func() {
+		defer close(n.ready)
+		if n.err = n.installPolicy(allow, mirrors); n.err == nil {
+			n.err = n.startSlirp()
 		}
 	}()
-	if out, err := n.run(nil, "ip", "link", "set", "lo", "up"); err != nil {
-		return nil, fmt.Errorf("build network: ip link set lo up: %v: %s", err, out)
-	}
-	if err := n.installPolicy(allow, mirrors); err != nil {
-		return nil, err
-	}
-	return n, n.startSlirp()
+	return n, nil
+}
+
+// Wait waits until the network is ready and says whether it is; a network
+// that is not stays offline.
+func (n *buildNet) Wait() error {
+	<-n.ready
+	return n.err
 }
 
 // startSlirp attaches slirp4netns and waits until it says it is ready.
@@ -108,36 +125,90 @@ func (n *buildNet) Path() string {
 	return fmt.Sprintf("/proc/%d/ns/net", n.holder.Process.Pid)
 }
 
-// Close ends slirp4netns and the holder, which ends the namespace.
+// Close ends slirp4netns and the holder, which ends the namespace, once
+// the setup has ended. It may be called more than once, from any
+// goroutine; every call returns once both are gone.
 func (n *buildNet) Close() {
-	for _, c := range []*exec.Cmd{n.slirp, n.holder} {
-		if c != nil && c.Process != nil {
-			c.Process.Kill()
-			c.Wait()
+	n.closeOnce.Do(func() {
+		<-n.ready
+		for _, c := range []*exec.Cmd{n.slirp, n.holder} {
+			if c != nil && c.Process != nil {
+				c.Process.Kill()
+				c.Wait()
+			}
+		}
+	})
+}
+
+// nsCommand is a command to run inside the namespace, and its input.
+type nsCommand struct {
+	args  []string
+	stdin string
+}
+
+// run runs commands inside the namespace (only its network namespace), all
+// at the same time, and returns their outputs (stdout and stderr).
+func (n *buildNet) run(cmds ...nsCommand) ([]string, error) {
+	outs := make([]bytes.Buffer, len(cmds))
+	var started []*exec.Cmd
+	err := n.inNamespace(func() error {
+		for i, c := range cmds {
+			cmd := exec.Command(c.args[0], c.args[1:]...)
+			cmd.Stdin = strings.NewReader(c.stdin)
+			cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
+			if err := cmd.Start(); err != nil {
+				return err
+			}
+			started = append(started, cmd)
+		}
+		return nil
+	})
+	errs := []error{err}
+	for i, cmd := range started {
+		if err := cmd.Wait(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %v: %s", cmds[i].args[0], err, strings.TrimSpace(outs[i].String())))
 		}
 	}
-}
-
-// run runs a command inside the namespace (only its network namespace).
-func (n *buildNet) run(stdin []byte, args ...string) (string, error) {
-	cmd := exec.Command("nsenter", append([]string{"--target", strconv.Itoa(n.holder.Process.Pid), "--net", "--"}, args...)...)
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
+	texts := make([]string, len(outs))
+	for i := range outs {
+		texts[i] = outs[i].String()
 	}
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return texts, errors.Join(errs...)
 }
 
-// installPolicy loads the rules for IPv4 and IPv6.
+// inNamespace runs f on an OS thread that has joined the namespace, so that
+// the processes f starts begin there (without nsenter) and the sockets it
+// opens belong there. The thread is never handed back to the scheduler:
+// its goroutine ends locked to it, which ends the thread, so no other code
+// ever runs in the namespace. A process f starts must not die with its
+// parent thread (Pdeathsig).
+func (n *buildNet) inNamespace(f func() error) error {
+	ns, err := os.Open(n.Path())
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked, see above
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			done <- fmt.Errorf("joining the build's network namespace: %w", err)
+			return
+		}
+		done <- f()
+	}()
+	return <-done
+}
+
+// installPolicy loads the rules for IPv4 and IPv6, both at the same time.
 func (n *buildNet) installPolicy(allow []string, mirrors []netip.AddrPort) error {
 	hosts := hostAddresses()
-	for _, t := range []struct {
-		cmd string
-		v6  bool
-	}{{"iptables-restore", false}, {"ip6tables-restore", true}} {
-		if out, err := n.run([]byte(policyRules(t.v6, allow, mirrors, hosts)), t.cmd); err != nil {
-			return fmt.Errorf("build network: %s: %v: %s (is Debian's iptables installed?)", t.cmd, err, strings.TrimSpace(out))
-		}
+	_, err := n.run(
+		nsCommand{args: []string{"iptables-restore"}, stdin: policyRules(false, allow, mirrors, hosts)},
+		nsCommand{args: []string{"ip6tables-restore"}, stdin: policyRules(true, allow, mirrors, hosts)},
+	)
+	if err != nil {
+		return fmt.Errorf("build network: %w (is Debian's iptables installed?)", err)
 	}
 	return nil
 }
@@ -145,15 +216,11 @@ func (n *buildNet) installPolicy(allow []string, mirrors []netip.AddrPort) error
 // Rules reads the OUTPUT rules back, as iptables -S prints them (IPv4 then
 // IPv6): how tests check the policy without sending a packet anywhere.
 func (n *buildNet) Rules() (string, error) {
-	v4, err := n.run(nil, "iptables", "-S", "OUTPUT")
+	outs, err := n.run(nsCommand{args: []string{"iptables", "-S", "OUTPUT"}}, nsCommand{args: []string{"ip6tables", "-S", "OUTPUT"}})
 	if err != nil {
-		return "", fmt.Errorf("%v: %s", err, v4)
+		return "", err
 	}
-	v6, err := n.run(nil, "ip6tables", "-S", "OUTPUT")
-	if err != nil {
-		return "", fmt.Errorf("%v: %s", err, v6)
-	}
-	return v4 + v6, nil
+	return outs[0] + outs[1], nil
 }
 
 // policyRules is the iptables-restore input of a build's namespace: loopback

@@ -130,12 +130,21 @@ func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log 
 	if err != nil {
 		return "", false, err
 	}
-	network, err := newBuildNet(spec.AllowCIDRs, pkgs.mirrors)
+	network, err := startBuildNet(spec.AllowCIDRs, pkgs.mirrors)
 	if err != nil {
 		return "", false, err
 	}
 	defer network.Close()
+	// The network's rules and slirp4netns are set up while buildah starts;
+	// RUN steps wait for them, and a failure there stops the build.
+	buildCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	env.netns = network.Path()
+	env.awaitNetwork = func() {
+		if err := network.Wait(); err != nil {
+			stop(err)
+		}
+	}
 	if spec.Limits.MemoryBytes > 0 && memoryLimit(spec.Limits) == 0 {
 		fmt.Fprintln(log, "imagehub: the build's memory limit is not enforced: a rootless worker cannot create a cgroup on this host")
 	}
@@ -148,8 +157,9 @@ func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log 
 		return "", false, err
 	}
 	tail := newTailWriter(log)
-	imageID, err := buildImage(ctx, store, env, buildParams{
+	imageID, err := buildImage(buildCtx, store, env, buildParams{
 		containerfile: containerfile,
+		text:          text,
 		output:        target,
 		pull:          env.systemContext(spec.BaseImage, spec.Insecure),
 		layers:        true,
@@ -158,6 +168,10 @@ func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log 
 		limits:        spec.Limits,
 		secrets:       pkgs.secrets,
 	})
+	if err := network.Wait(); err != nil {
+		return "", false, err
+	}
+	go network.Close() // no RUN step is left: it ends during the push
 	if err != nil {
 		return "", false, buildError(err, text, tail.lastLine())
 	}
@@ -265,8 +279,11 @@ type buildEnv struct {
 	emptySys       string
 	// policy says where the worker's own registry requests may go.
 	policy *remote.Policy
-	// netns is the path of the build's network namespace.
-	netns string
+	// netns is the path of the build's network namespace, awaitNetwork
+	// what each RUN step waits for first: the namespace's rules and
+	// slirp4netns in place.
+	netns        string
+	awaitNetwork func()
 	// uids and gids map RUN steps' ids to subordinate ones.
 	uids, gids []specs.LinuxIDMapping
 	leave      func()
@@ -366,7 +383,9 @@ func setEnv(key, value string) func() {
 
 // buildParams is what differs between the builds this package runs.
 type buildParams struct {
+	// containerfile is the Containerfile's path, text what it holds.
 	containerfile string
+	text          string
 	output        string
 	pull          *types.SystemContext
 	layers        bool
@@ -387,11 +406,12 @@ func buildImage(ctx context.Context, store storage.Store, env *buildEnv, p build
 // Each RUN step runs under runc (OCI isolation) in its own PID, IPC, mount,
 // UTS and user namespaces, with container root mapped to subordinate ids
 // (never the server's uid), and in the build's own network namespace (see
-// network.go) with slirp's DNS. RUN steps see an empty /sys: sysfs cannot be
-// mounted in a user namespace that does not own the network namespace. Then
-// the process's own resource limits, the build's secrets (the package
-// mirrors' credentials), the build's signature policy, and every message
-// into the log.
+// network.go) with slirp's DNS, once that is ready: buildah's step log
+// (stepLog) holds each RUN step until then. RUN steps see an empty /sys:
+// sysfs cannot be mounted in a user namespace that does not own the network
+// namespace. Then the process's own resource limits, the build's secrets
+// (the package mirrors' credentials), the build's signature policy, and
+// every message into the log.
 func buildOptions(env *buildEnv, p buildParams) define.BuildOptions {
 	isolation := define.IsolationOCI
 	if unshare.IsRootless() {
@@ -399,9 +419,11 @@ func buildOptions(env *buildEnv, p buildParams) define.BuildOptions {
 	}
 	namespaces := define.NamespaceOptions{{Name: string(specs.UserNamespace)}}
 	network := define.NetworkDisabled // a base image build has no RUN step
+	var logSteps func(string, ...any) // buildah's own step log
 	if env.netns != "" {
 		namespaces = append(namespaces, define.NamespaceOption{Name: string(specs.NetworkNamespace), Path: env.netns})
 		network = define.NetworkEnabled
+		logSteps = newStepLog(p.log, p.text, env.awaitNetwork).log
 	}
 	return define.BuildOptions{
 		ContextDirectory:    env.contextDir,
@@ -412,6 +434,7 @@ func buildOptions(env *buildEnv, p buildParams) define.BuildOptions {
 		Output:              p.output,
 		Out:                 p.log,
 		Err:                 p.log,
+		Log:                 logSteps,
 		ReportWriter:        p.log,
 		SystemContext:       p.pull,
 		SignaturePolicyPath: env.policyPath,

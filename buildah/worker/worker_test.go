@@ -110,7 +110,7 @@ func TestWorkerBuildsPushesAndIsThenUpToDate(t *testing.T) {
 		}
 		t.Logf("rebuild after a pip change took %.1fs", took.Seconds())
 		wantPhases(t, rec, workerspec.PhaseBuilding, workerspec.PhasePushing, workerspec.PhaseDone)
-		if n := strings.Count(log, "Using cache"); n < 2 {
+		if n := strings.Count(log, cacheHit); n < 2 {
 			t.Errorf("log shows %d cached steps, want the apt and conda steps reused:\n%s", n, log)
 		}
 		wantRecorded(t, imageFiles(t, spec.Target, nil),
