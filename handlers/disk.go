@@ -31,7 +31,7 @@ func (s *Server) diskPage(c echo.Context) error {
 // diskReportProps is a report as the page shows it.
 func diskReportProps(r disk.Report) *views.DiskReport {
 	p := &views.DiskReport{
-		Registry: r.Registry, Cache: r.Cache, Logs: r.Logs, Free: r.Free, CacheImages: r.CacheImages, CacheError: r.CacheError,
+		Registry: r.Registry, Cache: r.Cache, Logs: r.Logs, Free: r.Free, CacheImages: r.CacheImages, CacheError: r.CacheError, MeasuredAt: r.MeasuredAt,
 		Embedded: r.Embedded, ReclaimableBlobs: r.Reclaimable.Blobs, Reclaimable: r.Reclaimable.Bytes, ReclaimableError: r.ReclaimableError,
 		KeepBuilds: r.KeepBuilds, CacheSize: r.CacheSize, MinFreeDisk: r.MinFreeDisk, GCInterval: r.GCInterval,
 	}
@@ -73,6 +73,7 @@ type apiDisk struct {
 	CacheBytes       int64      `json:"cacheBytes"`
 	CacheImages      int        `json:"cacheImages"`
 	CacheError       string     `json:"cacheError,omitempty"`
+	MeasuredAt       time.Time  `json:"measuredAt"`
 	LogsBytes        int64      `json:"logsBytes"`
 	FreeBytes        int64      `json:"freeBytes"`
 	EmbeddedRegistry bool       `json:"embeddedRegistry"`
@@ -110,7 +111,7 @@ func (s *Server) apiGetDisk(c echo.Context) error {
 		return err
 	}
 	out := apiDisk{
-		RegistryBytes: r.Registry, CacheBytes: r.Cache, CacheImages: r.CacheImages, CacheError: r.CacheError,
+		RegistryBytes: r.Registry, CacheBytes: r.Cache, CacheImages: r.CacheImages, CacheError: r.CacheError, MeasuredAt: r.MeasuredAt,
 		LogsBytes: r.Logs, FreeBytes: r.Free, EmbeddedRegistry: r.Embedded, ReclaimableError: r.ReclaimableError,
 		KeepBuilds: r.KeepBuilds, CacheSizeBytes: r.CacheSize, MinFreeDiskBytes: r.MinFreeDisk, GCIntervalSecs: r.GCInterval.Seconds(),
 	}

@@ -410,6 +410,8 @@ type DiskReport struct {
 	CacheImages                 int
 	// CacheError says why the layer cache could not be measured.
 	CacheError string
+	// MeasuredAt is when the figures were measured.
+	MeasuredAt time.Time
 	// Embedded: builds are pushed to the embedded registry, whose garbage
 	// imagehub collects; the registry fields are about it.
 	Embedded bool

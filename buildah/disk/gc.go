@@ -53,6 +53,7 @@ func (k *Keeper) collect(ctx context.Context) error {
 	k.mu.Lock()
 	k.lastGC = &run
 	k.mu.Unlock()
+	k.reportChanged()
 	if serr := k.saveState(run); serr != nil {
 		k.cfg.Logger.Error("recording the garbage collection", "file", k.cfg.StateFile, "err", serr)
 	}

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"imagehub/buildah/buildlog"
@@ -97,6 +98,14 @@ type Keeper struct {
 	lastGC *GCRun
 	// holdFailed remembers that FreeSpace failed, so that it is logged once.
 	holdFailed bool
+
+	// reportMu lets one Report measure at a time (the others wait for its
+	// result); report is the last one measured, when changes stood at
+	// reportAt; changes counts what freed or took space (reportChanged).
+	reportMu sync.Mutex
+	report   *Report
+	reportAt uint64
+	changes  atomic.Uint64
 }
 
 // New checks cfg and returns a Keeper; call Run to start its schedule.
@@ -171,6 +180,7 @@ func (k *Keeper) Run(ctx context.Context) {
 // BuildFinished applies the retention of builds to the image of a build
 // that just ended (queue.Config.Finished).
 func (k *Keeper) BuildFinished(ctx context.Context, b *store.Build) {
+	defer k.reportChanged()
 	if err := k.retain(ctx, b.Image); err != nil && store.ErrorCode(err) != store.ENOTFOUND {
 		k.cfg.Logger.Error("deleting the logs and tags of old builds", "image", b.Image, "err", err)
 	}
@@ -182,6 +192,7 @@ func (k *Keeper) BuildFinished(ctx context.Context, b *store.Build) {
 // the store has deleted them. Failures are logged: the image is gone either
 // way, and the next collection cannot free what is still tagged.
 func (k *Keeper) ImagesDeleted(ctx context.Context, names ...string) {
+	defer k.reportChanged()
 	var repos []string
 	for _, name := range names {
 		repo := k.repository(name)

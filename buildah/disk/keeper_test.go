@@ -189,13 +189,22 @@ func TestKeepBuilds(t *testing.T) {
 // TestDeletedImageAndGarbageCollection deletes one of two images: its tags
 // leave the registry, the cache is asked to forget it, and the garbage
 // collection frees its blobs (as the dry run said) while the other image
-// still pulls. Its last result is kept across a restart.
+// still pulls. Its last result is kept across a restart. The disk report is
+// measured once for viewers at the same time, and anew after the deletion
+// and after the collection.
 func TestDeletedImageAndGarbageCollection(t *testing.T) {
 	e := newDiskEnv(t, nil)
 	ctx := context.Background()
 	gone := e.build(t, "gone", "t1")
 	kept := e.build(t, "kept", "t1")
 	before := buildtest.RegistryBlobs(t, e.regDir)
+	first, err := e.k.Report(ctx)
+	if err != nil || first.Reclaimable.Blobs != 0 {
+		t.Fatalf("report before the deletion: %+v, %v", first, err)
+	}
+	if again, err := e.k.Report(ctx); err != nil || !again.MeasuredAt.Equal(first.MeasuredAt) {
+		t.Errorf("a second report at once was measured again (at %v, first at %v), %v", again.MeasuredAt, first.MeasuredAt, err)
+	}
 	if err := e.st.DeleteImage(ctx, "gone"); err != nil {
 		t.Fatal(err)
 	}
@@ -223,6 +232,9 @@ func TestDeletedImageAndGarbageCollection(t *testing.T) {
 	run := e.k.LastGC()
 	if run == nil || run.Error != "" || run.Result != report.Reclaimable {
 		t.Fatalf("last collection %+v, want what the dry run said, %+v", run, report.Reclaimable)
+	}
+	if collected, err := e.k.Report(ctx); err != nil || collected.Reclaimable.Blobs != 0 || collected.LastGC == nil {
+		t.Errorf("report after the collection: %+v, %v", collected, err)
 	}
 	after := buildtest.RegistryBlobs(t, e.regDir)
 	if len(after) != len(before)-2 {

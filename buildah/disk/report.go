@@ -37,14 +37,45 @@ type Report struct {
 	CacheSize   int64
 	MinFreeDisk int64
 	GCInterval  time.Duration
+	// MeasuredAt is when these figures were measured.
+	MeasuredAt time.Time
 }
 
-// Report measures what imagehub keeps on disk. It reads only; the layer
+// reportMaxAge is how long a measured report is shown again before it is
+// measured anew, unless a build ends, an image is deleted or a garbage
+// collection runs first. Measuring starts a worker process for the layer
+// cache and reads every manifest of the registry: seconds on a registry of
+// a year, and one measurement per page view would let a few open disk
+// pages load the machine.
+const reportMaxAge = 30 * time.Second
+
+// Report is what imagehub keeps on disk, measured at most once every
+// reportMaxAge (and again after a change that frees or takes space):
+// viewers at the same time share one measurement.
+func (k *Keeper) Report(ctx context.Context) (Report, error) {
+	k.reportMu.Lock()
+	defer k.reportMu.Unlock()
+	changes := k.changes.Load()
+	if r := k.report; r != nil && k.reportAt == changes && time.Since(r.MeasuredAt) < reportMaxAge {
+		return *r, nil
+	}
+	r, err := k.measure(ctx)
+	if err == nil {
+		k.report, k.reportAt = &r, changes
+	}
+	return r, err
+}
+
+// reportChanged makes the next Report measure again.
+func (k *Keeper) reportChanged() { k.changes.Add(1) }
+
+// measure measures what imagehub keeps on disk. It reads only; the layer
 // cache is measured by a worker process, and the dry run of the garbage
 // collection reads every manifest of the registry.
-func (k *Keeper) Report(ctx context.Context) (Report, error) {
+func (k *Keeper) measure(ctx context.Context) (Report, error) {
 	r := Report{
-		Embedded: k.cfg.Registry != nil, LastGC: k.LastGC(), KeepBuilds: k.cfg.KeepBuilds,
+		MeasuredAt: time.Now(),
+		Embedded:   k.cfg.Registry != nil, LastGC: k.LastGC(), KeepBuilds: k.cfg.KeepBuilds,
 		CacheSize: k.cfg.CacheSize, MinFreeDisk: k.cfg.MinFreeDisk, GCInterval: k.cfg.GCInterval,
 	}
 	var err error
