@@ -16,8 +16,8 @@ import (
 // "STEP n/m: " lines. buildah has no hook for its steps; it writes these
 // lines to the same writer as the RUN steps' own output, so a RUN step could
 // print one. The watcher takes only the step after the last one, of the
-// count it saw first: a RUN step that prints such a line moves the progress
-// one step early at most, never back and never past the end.
+// count it saw first: a RUN step that prints such lines moves its build's
+// progress ahead, never back and never past the last step.
 type stepWatcher struct {
 	mu     sync.Mutex
 	w      io.Writer

@@ -11,10 +11,10 @@ import (
 )
 
 // TestStepWatcher: buildah's step lines become step events however the
-// output is split into writes, the output passes unchanged, and what a RUN
-// step could print instead moves the progress one step ahead at most: a
-// step out of order, of another count, past its count, not at a line's
-// beginning, or with a stage prefix is no event.
+// output is split into writes, the output passes unchanged, and of what a
+// RUN step could print only the next step counts: a step out of order, of
+// another count, past its count, not at a line's beginning, or with a stage
+// prefix is no event.
 func TestStepWatcher(t *testing.T) {
 	output := strings.Join([]string{
 		"Containerfile:",
