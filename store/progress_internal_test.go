@@ -142,3 +142,43 @@ func TestBuildProgress(t *testing.T) {
 		t.Errorf("a step of a finished build: %v, want ECONFLICT", err)
 	}
 }
+
+// TestBuildProgressNewestBuilds: the ETA comes from the image's newest
+// etaBuilds successful builds only: of six one-step builds of 100, 100,
+// 100, 10, 10 and 10 s, the newest five's median is 10 s (all six's would
+// be 55 s).
+func TestBuildProgressNewestBuilds(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "imagehub.db"), make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock := time.Date(2026, 11, 29, 6, 0, 0, 0, time.UTC)
+	s.now = func() time.Time { return clock }
+	r := Recipe{BaseImage: "r/base:1"}
+	must(s.CreateImage(ctx, &Image{DisplayName: "sci", Type: TypeCPU, Global: true, Recipe: &r}))
+	start := func() int64 {
+		b, err := s.CreateBuild(ctx, "sci", r, "reg/imagehub/sci:t")
+		must(err)
+		must(s.StartBuild(ctx, b.ID))
+		must(s.RecordBuildStep(ctx, b.ID, 1, 1, clock))
+		return b.ID
+	}
+	for _, secs := range []int{100, 100, 100, 10, 10, 10} {
+		id := start()
+		clock = clock.Add(time.Duration(secs) * time.Second)
+		must(s.SucceedBuild(ctx, id, "sha256:"+strings.Repeat("a", 64), nil))
+	}
+	b, err := s.FindBuild(ctx, start())
+	must(err)
+	if p := b.Progress; p == nil || p.ETASeconds == nil || *p.ETASeconds != 10 {
+		t.Errorf("progress %+v, want 10 s left (the newest five builds' median)", p)
+	}
+}
