@@ -159,6 +159,7 @@ func authzMatrix() map[string]authzRow {
 		"GET /admin/images/:name/rebuild":              {want: adminPage(200), params: map[string]string{"name": "sys-custom"}},
 		"POST /admin/images/:name/rebuild":             {want: adminPage(303), fresh: freshSystemCustom, body: recipeForm},
 		"GET /admin/builds/:id":                        {want: adminPage(200)},
+		"GET /admin/builds/:id/progress":               {want: adminPage(200)},
 		"POST /admin/builds/:id/cancel":                {want: adminPage(303), fresh: freshSystemBuild},
 		"GET /admin/settings":                          {want: adminPage(200)},
 		"POST /admin/settings":                         {want: adminPage(303), body: form("condaChannels", "conda-forge")},
@@ -289,6 +290,8 @@ func authzMatrix() map[string]authzRow {
 		"POST /groups/:group/images/:name/rebuild | system": {want: groupPage(404), fresh: freshSystemCustom, body: recipeForm},
 		"GET /groups/:group/builds/:id":                     {want: groupPage(200)},
 		"GET /groups/:group/builds/:id | system build":      {want: groupPage(404), fresh: sysBuild},
+		"GET /groups/:group/builds/:id/progress":            {want: groupPage(200)},
+		"GET /groups/:group/builds/:id/progress | system":   {want: groupPage(404), fresh: sysBuild},
 		"POST /groups/:group/builds/:id/cancel":             {want: groupPage(303), fresh: freshGroupBuild},
 		"POST /groups/:group/builds/:id/cancel | system":    {want: groupPage(404), fresh: freshSystemBuild},
 

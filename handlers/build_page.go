@@ -56,6 +56,21 @@ func (s *Server) buildPage(c echo.Context) error {
 	return render(c, http.StatusOK, views.BuildPage(p))
 }
 
+// buildProgress is the build page's progress bar alone, which the page
+// polls while the build is active. A poll of a fragment rather than an event
+// of the log's stream: the stream's events are the log's numbered lines,
+// which a viewer resumes from by number, while progress is a state whose
+// latest value is all that counts, and whose ETA changes as time passes
+// with no event at all; the fragment reads the store, as the JSON does, and
+// stops polling by itself once the build has ended.
+func (s *Server) buildProgress(c echo.Context) error {
+	b, _, err := s.scopedBuild(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.BuildProgress(views.BuildProgressProps{Scope: scopeOf(c), Build: b}))
+}
+
 // cancelBuildForm is the build page's Cancel Build button.
 func (s *Server) cancelBuildForm(c echo.Context) error {
 	b, _, err := s.scopedBuild(c)

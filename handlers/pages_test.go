@@ -30,9 +30,10 @@ type pageVisit struct {
 
 // everyPage seeds env with what makes each page non-trivial (groups with
 // members, images of every kind and owner, enough for two pages of the
-// table, builds that succeeded, failed, are running and were pruned, with
-// logs long enough to scroll, secrets, tokens) and answers the visits that
-// reach every page of the web interface, and each form with its errors.
+// table, builds that succeeded, failed, are running (before their first
+// step, and at a step with an ETA) and were pruned, with logs long enough
+// to scroll, secrets, tokens) and answers the visits that reach every page
+// of the web interface, and each form with its errors.
 func everyPage(t *testing.T, env *testEnv) []pageVisit {
 	t.Helper()
 	ctx := context.Background()
@@ -98,6 +99,7 @@ func everyPage(t *testing.T, env *testEnv) []pageVisit {
 	failed := build("r-studio", store.BuildFailed, "pip: no matching distribution for pandas==9")
 	running := build("r-studio", store.BuildRunning, "")
 	groupBuild := build("team-custom", store.BuildFailed, "apt: unable to locate package jqq")
+	_, atStep := env.progressImage("pytorch", store.OwnerSystem)
 	buildPath := func(id int64) string { return "/admin/builds/" + strconv.FormatInt(id, 10) }
 	listed, firstListed, secondListed := env.listedImage("listed", store.OwnerSystem)
 	logShown := "#build-log:not(:empty)"
@@ -132,6 +134,7 @@ func everyPage(t *testing.T, env *testEnv) []pageVisit {
 		{Name: "build that succeeded", As: "admin", Path: buildPath(succeeded), Shows: "#build-log", Live: logShown},
 		{Name: "build that failed", As: "admin", Path: buildPath(failed), Shows: "#build-log", Live: logShown},
 		{Name: "build running", As: "admin", Path: buildPath(running), Shows: "#build-log", Live: logShown},
+		{Name: "build running, at step 2 of 4 with its ETA", As: "admin", Path: buildPath(atStep), Shows: "#build-progress-bar", Live: logShown},
 		{Name: "build pruned", As: "admin", Path: buildPath(pruned), Shows: "#log-pruned"},
 		{Name: "build with its packages and changes", As: "admin", Path: buildPath(secondListed), Shows: "#packages"},
 		{Name: "build's packages filtered", As: "admin", Path: buildPath(secondListed) + "?q=nothing-matches&manager=pip", Shows: "#packages"},

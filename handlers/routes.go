@@ -98,6 +98,7 @@ func (s *Server) routeTable() []route {
 
 		// Builds.
 		{get, "/admin/builds/:id", admin, s.buildPage},
+		{get, "/admin/builds/:id/progress", admin, s.buildProgress},
 		{post, "/admin/builds/:id/cancel", admin, s.cancelBuildForm},
 
 		// A group's own images, managed by its group admins (and
@@ -115,6 +116,7 @@ func (s *Server) routeTable() []route {
 		{get, "/groups/:group/images/:name/rebuild", gadmin, s.rebuildForm},
 		{post, "/groups/:group/images/:name/rebuild", gadmin, s.startRebuild},
 		{get, "/groups/:group/builds/:id", gadmin, s.buildPage},
+		{get, "/groups/:group/builds/:id/progress", gadmin, s.buildProgress},
 		{post, "/groups/:group/builds/:id/cancel", gadmin, s.cancelBuildForm},
 
 		// Pull secrets admin.

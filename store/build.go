@@ -102,6 +102,9 @@ func (s *Store) ActiveBuilds(ctx context.Context, images ...string) (map[string]
 		}
 	}
 	bs, err := queryBuilds(ctx, s.rdb, where, args...)
+	if err == nil {
+		err = s.addProgress(ctx, s.rdb, bs)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -116,8 +119,10 @@ func (s *Store) ActiveBuilds(ctx context.Context, images ...string) (map[string]
 func (s *Store) FindBuild(ctx context.Context, id int64) (*Build, error) {
 	var b *Build
 	err := s.readTx(ctx, func(tx *sql.Tx) (err error) {
-		b, err = findBuild(ctx, tx, id)
-		return err
+		if b, err = findBuild(ctx, tx, id); err != nil {
+			return err
+		}
+		return s.addProgress(ctx, tx, []*Build{b})
 	})
 	return b, err
 }
@@ -127,7 +132,11 @@ func (s *Store) ListBuilds(ctx context.Context, image string) ([]*Build, error) 
 	if _, err := s.FindImage(ctx, image); err != nil {
 		return nil, err
 	}
-	return queryBuilds(ctx, s.rdb, ` WHERE i.name = ? ORDER BY b.id DESC`, image)
+	bs, err := queryBuilds(ctx, s.rdb, ` WHERE i.name = ? ORDER BY b.id DESC`, image)
+	if err != nil {
+		return nil, err
+	}
+	return bs, s.addProgress(ctx, s.rdb, bs)
 }
 
 // ListBuildsByStatus returns the builds in any of the states, oldest first.
@@ -167,7 +176,8 @@ func (s *Store) SetBuildPhase(ctx context.Context, id int64, st BuildStatus) err
 // same transaction, so the image is ready exactly when its build says so,
 // and a tag overwritten later in the registry changes nothing that runs. A
 // success without a well-formed digest is refused (EINVALID). A success
-// recorded here has no package list of its own (see SucceedBuild).
+// recorded here has no package list of its own (see SucceedBuild). The
+// step that runs, if one does, ends then (RecordBuildStep).
 func (s *Store) FinishBuild(ctx context.Context, id int64, st BuildStatus, digest, reason string) error {
 	return s.finishBuild(ctx, id, st, digest, reason, nil)
 }
@@ -189,8 +199,12 @@ func (s *Store) finishBuild(ctx context.Context, id int64, st BuildStatus, diges
 		if !b.Status.Active() {
 			return Errorf(ECONFLICT, "Build %d has already finished (%s).", id, b.Status)
 		}
+		now := s.now()
 		if _, err := tx.ExecContext(ctx, `UPDATE builds SET status = ?, digest = ?, error = ?, finished_at = ? WHERE id = ?`,
-			st, digest, reason, formatTime(s.now()), id); err != nil {
+			st, digest, reason, formatTime(now), id); err != nil {
+			return err
+		}
+		if err := endStep(ctx, tx, id, now); err != nil {
 			return err
 		}
 		if st != BuildSucceeded {

@@ -53,6 +53,9 @@ type Build struct {
 	// PackageCount is how many packages the built image holds (see
 	// SucceedBuild and ListPackages); nil when the build has no package list.
 	PackageCount *int `json:"packageCount,omitempty"`
+	// Progress is how far a running build is (RecordBuildStep), nil before
+	// its first step and once it has finished.
+	Progress *BuildProgress `json:"progress,omitempty"`
 	// Waiting is what a queued build waits for while something holds the
 	// queue ("waiting for disk space: …"). The queue says it and the web
 	// layer fills it in; the store never keeps it.

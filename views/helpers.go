@@ -361,3 +361,32 @@ func plural(n int, unit string) string {
 	}
 	return strconv.Itoa(n) + " " + unit + "s"
 }
+
+// stepText says the step of the Containerfile that a build runs.
+func stepText(p *store.BuildProgress) string {
+	return "Step " + strconv.Itoa(p.Step) + " of " + strconv.Itoa(p.Steps)
+}
+
+// etaText says how long a build should still take, by the image's earlier
+// successful builds (store.BuildProgress.ETASeconds).
+func etaText(p *store.BuildProgress) string {
+	switch n := p.ETASeconds; {
+	case n == nil:
+		return "No estimate of the time left: no earlier build of this image ran these steps."
+	case *n == 0:
+		return "Should end any moment, by the earlier builds."
+	case *n < 90:
+		return "About " + strconv.Itoa(*n) + " s left."
+	default:
+		return "About " + strconv.Itoa((*n+30)/60) + " min left."
+	}
+}
+
+// buildingText is the images table's mark of an image's active build: the
+// step it runs, once it runs one.
+func buildingText(b *store.Build) string {
+	if p := b.Progress; p != nil {
+		return "building " + strconv.Itoa(p.Step) + "/" + strconv.Itoa(p.Steps)
+	}
+	return "building…"
+}

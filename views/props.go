@@ -378,6 +378,12 @@ type BuildPageProps struct {
 	Changes *store.PackageDiff
 }
 
+// BuildProgressProps is an active build's progress bar.
+type BuildProgressProps struct {
+	Scope Scope
+	Build *store.Build
+}
+
 // RebuildProps is the form that edits a custom image's recipe and starts a
 // new build from it.
 type RebuildProps struct {

@@ -49,6 +49,8 @@ func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job 
 				continue
 			}
 			switch ev.Phase {
+			case workerspec.PhaseStep:
+				q.recordStep(ctx, b.ID, ev)
 			case workerspec.PhasePackages:
 				pkgs.add(ev.Packages)
 			case workerspec.PhasePushing:
@@ -148,6 +150,15 @@ func formatSize(n int64) string {
 func (q *Queue) recordPushing(ctx context.Context, id int64) {
 	if err := q.cfg.Store.SetBuildPhase(ctx, id, store.BuildPushing); err != nil {
 		q.cfg.Logger.Error("recording build phase", "build", id, "err", err)
+	}
+}
+
+// recordStep records that a build's worker began a step of its
+// Containerfile, at the time the event arrived. A step the store refuses
+// (out of order, out of range) is left out: it only moves the progress bar.
+func (q *Queue) recordStep(ctx context.Context, id int64, ev workerspec.Event) {
+	if err := q.cfg.Store.RecordBuildStep(ctx, id, ev.Step, ev.Steps, time.Now()); err != nil {
+		q.cfg.Logger.Warn("recording build step", "build", id, "step", ev.Step, "steps", ev.Steps, "err", err)
 	}
 }
 

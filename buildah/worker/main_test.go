@@ -186,14 +186,37 @@ func (r *recorder) add(e workerspec.Event) {
 	r.events = append(r.events, e)
 }
 
+// phases are the phases of the events but the steps (see steps).
 func (r *recorder) phases() []workerspec.Phase {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var p []workerspec.Phase
 	for _, e := range r.events {
-		p = append(p, e.Phase)
+		if e.Phase != workerspec.PhaseStep {
+			p = append(p, e.Phase)
+		}
 	}
 	return p
+}
+
+// steps are the step events, as "n/m".
+func (r *recorder) steps() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, steps := withoutSteps(r.events)
+	return steps
+}
+
+// withoutSteps splits the step events, as "n/m", from the others.
+func withoutSteps(events []workerspec.Event) (others []workerspec.Event, steps []string) {
+	for _, e := range events {
+		if e.Phase == workerspec.PhaseStep {
+			steps = append(steps, fmt.Sprintf("%d/%d", e.Step, e.Steps))
+		} else {
+			others = append(others, e)
+		}
+	}
+	return others, steps
 }
 
 func (r *recorder) last() workerspec.Event {

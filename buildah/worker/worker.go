@@ -48,7 +48,8 @@ const (
 // reads the base image's user, generates the Containerfile, builds it with
 // buildah (RUN steps isolated under runc in a network of the build's own, see
 // buildOptions and network.go; a layer cache shared by all builds
-// in spec.Storage) and pushes the result, calling events at each phase.
+// in spec.Storage) and pushes the result, calling events at each phase and
+// at each step of the Containerfile (progress.go).
 //
 // Everything a person should see goes to log: the Containerfile, the build
 // steps with their output, and the push. Credentials never do: they go to
@@ -164,7 +165,7 @@ func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log 
 		pull:          env.systemContext(spec.BaseImage, spec.Insecure),
 		layers:        true,
 		suffix:        ContainerSuffix(spec.BuildID),
-		log:           tail,
+		log:           newStepWatcher(tail, events),
 		limits:        spec.Limits,
 		secrets:       pkgs.secrets,
 	})

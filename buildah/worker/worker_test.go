@@ -56,6 +56,10 @@ func TestWorkerBuildsPushesAndIsThenUpToDate(t *testing.T) {
 	t.Logf("busybox recipe (apt+conda+pip) built and pushed in %.1fs", took.Seconds())
 	// Busybox has no dpkg, pip nor conda: an empty list, and no batch.
 	wantPhases(t, rec, workerspec.PhaseBuilding, workerspec.PhasePushing, workerspec.PhaseDone)
+	// FROM, USER root, RUN apt, RUN conda, RUN pip, USER 1000.
+	if got, want := rec.steps(), []string{"1/6", "2/6", "3/6", "4/6", "5/6", "6/6"}; !slices.Equal(got, want) {
+		t.Errorf("steps = %v, want %v", got, want)
+	}
 	done := rec.last()
 	if !strings.HasPrefix(done.Digest, "sha256:") || done.UpToDate || done.Error != "" || !done.PackagesListed {
 		t.Fatalf("done event = %+v", done)
@@ -629,7 +633,10 @@ func TestRootlessWorker(t *testing.T) {
 	if want := fmt.Sprintf("worker: uid 0, rootless true, host uid %d\n", uid); !strings.Contains(c.log(), want) {
 		t.Errorf("the worker did not run in a user namespace of the service user (want %q):\n%s", want, c.log())
 	}
-	events := readEvents(t, c.events)
+	events, steps := withoutSteps(readEvents(t, c.events))
+	if want := []string{"1/6", "2/6", "3/6", "4/6", "5/6", "6/6"}; !slices.Equal(steps, want) {
+		t.Errorf("steps = %v, want %v", steps, want)
+	}
 	if len(events) != 3 || events[2].Phase != workerspec.PhaseDone || events[2].Digest == "" {
 		t.Fatalf("events = %+v\n%s", events, c.log())
 	}

@@ -121,6 +121,9 @@ type Phase string
 // The phases a worker reports, in order.
 const (
 	PhaseBuilding Phase = "building"
+	// PhaseStep is no status of its own either: each of its events says
+	// that the build began a step of its Containerfile (Step of Steps).
+	PhaseStep Phase = "step"
 	// PhasePackages is no status of its own: its events, sent after the
 	// image is built and before it is pushed, carry the built image's
 	// installed packages, PackagesPerEvent at most each.
@@ -149,6 +152,11 @@ type Event struct {
 	UpToDate bool `json:"upToDate,omitempty"`
 	// Error is a one-line reason, with PhaseDone on failure.
 	Error string `json:"error,omitempty"`
+	// Step and Steps, with PhaseStep, are the step of the Containerfile
+	// that begins, counted from 1, and how many it has (buildah's
+	// "STEP n/m").
+	Step  int `json:"step,omitempty"`
+	Steps int `json:"steps,omitempty"`
 	// Packages are a batch of the built image's packages, with PhasePackages.
 	Packages []store.Package `json:"packages,omitempty"`
 	// PackagesListed, with PhaseDone on success, says that the PhasePackages

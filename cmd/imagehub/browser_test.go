@@ -111,9 +111,10 @@ func TestBrowserBuild(t *testing.T) {
 	if got := text("#build-log"); strings.Contains(got, "napping 6") {
 		t.Errorf("the whole log was there at once; want lines arriving live:\n%s", got)
 	}
-	step("open the images table while it builds", 15*time.Second,
+	step("open the images table while it builds: its mark says the step", 15*time.Second,
 		chromedp.Navigate(url+"/admin/images"),
 		chromedp.WaitVisible(chromedp.CSS("#image-browser-build .building-mark")),
+		chromedp.Poll[chromedp.Void](`/^building \d+\/\d+$/.test(document.querySelector("#image-browser-build .building-mark .muted").textContent)`),
 	)
 	waitFor("the warning mark clears without a reload", time.Minute,
 		`document.querySelector("#image-browser-build") && !document.querySelector("#image-browser-build .warn")`)
@@ -134,6 +135,9 @@ func TestBrowserBuild(t *testing.T) {
 
 	buildForm("browser-cancel", "sleepy")
 	waitFor("the long step starts", time.Minute, `document.getElementById("build-log").textContent.includes("sleeping now")`)
+	// FROM, USER root, then the apt step: its bar, polled, says so.
+	waitFor("the progress bar shows the apt step", 15*time.Second,
+		`document.getElementById("build-progress-bar") !== null && document.querySelector("label[for=build-progress-bar]").textContent.startsWith("Step 3 of ")`)
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err == nil {
 		os.WriteFile(filepath.Join(t.ArtifactDir(), "build-page.png"), shot, 0o644)

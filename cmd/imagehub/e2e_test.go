@@ -561,6 +561,27 @@ func TestBuildThroughServer(t *testing.T) {
 	t.Run("cancel during a RUN step", func(t *testing.T) {
 		cb := s.createCustomImage("e2e-cancel", map[string]string{"baseImage": base, "apt": "sleepy"})
 		s.waitLog(cb.ID, "sleeping now", 2*time.Minute)
+		// FROM, USER root, then the apt step, which sleeps: the worker's
+		// step events reached the build's JSON (the first build of its
+		// image: no ETA).
+		var running struct {
+			Progress *struct {
+				Step, Steps int
+				ETASeconds  *int `json:"etaSeconds"`
+			} `json:"progress"`
+		}
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			s.api("GET", fmt.Sprintf("/builds/%d", cb.ID), nil, &running)
+			if p := running.Progress; p != nil && p.Step == 3 {
+				if p.Steps < 3 || p.ETASeconds != nil {
+					t.Errorf("during the apt step: %+v, want step 3 of 3 or more and no ETA", *p)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("during the apt step, the build's progress is %+v, want step 3", running.Progress)
+			}
+		}
 		start := time.Now()
 		if code := s.api("POST", fmt.Sprintf("/builds/%d/cancel", cb.ID), nil, nil); code >= 300 {
 			t.Fatalf("cancel: status %d", code)
