@@ -49,6 +49,8 @@ func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job 
 				continue
 			}
 			switch ev.Phase {
+			case workerspec.PhaseBase:
+				q.recordBase(ctx, b.ID, ev.BaseDigest)
 			case workerspec.PhasePackages:
 				pkgs.add(ev.Packages)
 			case workerspec.PhasePushing:
@@ -148,6 +150,14 @@ func formatSize(n int64) string {
 func (q *Queue) recordPushing(ctx context.Context, id int64) {
 	if err := q.cfg.Store.SetBuildPhase(ctx, id, store.BuildPushing); err != nil {
 		q.cfg.Logger.Error("recording build phase", "build", id, "err", err)
+	}
+}
+
+// recordBase records the digest of the base image a build's worker builds
+// on; a worker that reports no valid digest leaves the build without one.
+func (q *Queue) recordBase(ctx context.Context, id int64, digest string) {
+	if err := q.cfg.Store.SetBuildBase(ctx, id, digest); err != nil {
+		q.cfg.Logger.Error("recording the base image's digest", "build", id, "err", err)
 	}
 }
 
