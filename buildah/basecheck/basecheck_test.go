@@ -165,7 +165,9 @@ func TestRunChecksPeriodically(t *testing.T) {
 	go func() { defer close(stopped); c.Run(ctx) }()
 	defer func() { cancel(); <-stopped }()
 
-	waitFor(t, "the first periodic check", func() bool { return e.image(t).BaseCheckedAt != nil && strings.Contains(log.String(), "checked the base images") })
+	waitFor(t, "the first periodic check", func() bool {
+		return e.image(t).BaseCheckedAt != nil && strings.Contains(log.String(), "checked the base images")
+	})
 	if e.image(t).BaseUpdateAvailable {
 		t.Fatal("marked before the base moved")
 	}

@@ -321,7 +321,7 @@ var (
 	feedDigest = "sha256:" + strings.Repeat("fe", 32)
 	// builtOnDigest is the base digest of the builds that succeed.
 	builtOnDigest = "sha256:" + strings.Repeat("ba", 32)
-	oldDigest  = "sha256:" + strings.Repeat("01", 32)
+	oldDigest     = "sha256:" + strings.Repeat("01", 32)
 )
 
 // TestQueueKnownDigest: the spec of a build carries the digest that the
