@@ -133,7 +133,7 @@ func TestBaseMovedMarkAndRebuild(t *testing.T) {
 
 	admin := w.signIn("admin")
 	table, _ := admin.getPage("/admin/images")
-	if table.Find("#image-" + name + " .base-update-mark").Length() != 1 {
+	if table.Find("#image-"+name+" .base-update-mark").Length() != 1 {
 		t.Errorf("the images table has no update mark for %s", name)
 	}
 	if n := table.Find(".base-update-mark").Length(); n != 1 {
