@@ -41,7 +41,8 @@ func (in *imageInput) targets() map[string]any {
 // imageReadOnly lists the fields of an image that a client may send back but
 // not change.
 func imageReadOnly() []string {
-	return []string{"name", "owner", "ready", "createdAt", "updatedAt"}
+	return []string{"name", "owner", "ready", "createdAt", "updatedAt",
+		"baseDigest", "baseLatestDigest", "baseCheckedAt", "baseUpdateAvailable"}
 }
 
 // apply copies the fields present in the request onto img.

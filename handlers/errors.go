@@ -27,6 +27,8 @@ func statusOf(code string) int {
 		return http.StatusForbidden
 	case store.EUNAUTHORIZED:
 		return http.StatusUnauthorized
+	case store.EUPSTREAM:
+		return http.StatusBadGateway
 	}
 	return http.StatusInternalServerError
 }

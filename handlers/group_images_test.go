@@ -16,10 +16,11 @@ import (
 
 // newGroupEnv is a server that records builds (no queue runs them), with
 // team-g (alice a member, gina its group admin), team-h (hank its group
-// admin), a System image granted to team-g and an image of team-h.
-func newGroupEnv(t *testing.T) *testEnv {
+// admin), a System image granted to team-g and an image of team-h;
+// configure, when given, changes the server's Config (see newTestEnv).
+func newGroupEnv(t *testing.T, configure ...func(*Config)) *testEnv {
 	t.Helper()
-	env := newTestEnv(t)
+	env := newTestEnv(t, configure...)
 	env.server.registry = "127.0.0.1:5000/imagehub"
 	env.server.logs = buildlog.NewHub(t.TempDir())
 	ctx := context.Background()

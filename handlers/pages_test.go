@@ -102,6 +102,15 @@ func everyPage(t *testing.T, env *testEnv) []pageVisit {
 	_, atStep := env.progressImage("pytorch", store.OwnerSystem)
 	buildPath := func(id int64) string { return "/admin/builds/" + strconv.FormatInt(id, 10) }
 	listed, firstListed, secondListed := env.listedImage("listed", store.OwnerSystem)
+	// An image whose base moved since its build: the table's mark, the page's notice.
+	env.mustCreateImage(&store.Image{DisplayName: "debian-tools", Description: "Its base image moved since it was built.",
+		Global: true, Recipe: &recipe})
+	moved, err := env.store.CreateBuild(ctx, "debian-tools", recipe, "registry.test/imagehub/debian-tools:r1")
+	must(err)
+	must(env.store.StartBuild(ctx, moved.ID))
+	must(env.store.SetBuildBase(ctx, moved.ID, "sha256:"+strings.Repeat("0a", 32)))
+	must(env.store.FinishBuild(ctx, moved.ID, store.BuildSucceeded, "sha256:"+strings.Repeat("ef", 32), ""))
+	must(env.store.RecordBaseCheck(ctx, moved.ID, "sha256:"+strings.Repeat("0b", 32)))
 	logShown := "#build-log:not(:empty)"
 
 	errorsShown := ".form-errors"
@@ -123,6 +132,7 @@ func everyPage(t *testing.T, env *testEnv) []pageVisit {
 		{Name: "image", As: "admin", Path: "/admin/images/tensorflow"},
 		{Name: "image not ready", As: "admin", Path: "/admin/images/spark"},
 		{Name: "custom image", As: "admin", Path: "/admin/images/r-studio"},
+		{Name: "image whose base moved", As: "admin", Path: "/admin/images/debian-tools", Shows: "#base-update"},
 		{Name: "edit an image", As: "admin", Path: "/admin/images/tensorflow/edit"},
 		{Name: "edit an image, with errors", As: "admin", Path: "/admin/images/tensorflow/edit",
 			Fill: map[string]string{"url": ""}, Submit: "#image-form", Shows: errorsShown},

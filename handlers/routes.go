@@ -95,6 +95,8 @@ func (s *Server) routeTable() []route {
 		{post, "/admin/images/:name/groups", admin, s.setImageGroups},
 		{get, "/admin/images/:name/rebuild", admin, s.rebuildForm},
 		{post, "/admin/images/:name/rebuild", admin, s.startRebuild},
+		{post, "/admin/images/:name/base-check", admin, s.baseCheckForm},
+		{post, "/admin/images/:name/base-rebuild", admin, s.baseRebuildForm},
 
 		// Builds.
 		{get, "/admin/builds/:id", admin, s.buildPage},
@@ -115,6 +117,8 @@ func (s *Server) routeTable() []route {
 		{post, "/groups/:group/images/:name/delete", gadmin, s.deleteImage},
 		{get, "/groups/:group/images/:name/rebuild", gadmin, s.rebuildForm},
 		{post, "/groups/:group/images/:name/rebuild", gadmin, s.startRebuild},
+		{post, "/groups/:group/images/:name/base-check", gadmin, s.baseCheckForm},
+		{post, "/groups/:group/images/:name/base-rebuild", gadmin, s.baseRebuildForm},
 		{get, "/groups/:group/builds/:id", gadmin, s.buildPage},
 		{get, "/groups/:group/builds/:id/progress", gadmin, s.buildProgress},
 		{post, "/groups/:group/builds/:id/cancel", gadmin, s.cancelBuildForm},
@@ -166,6 +170,7 @@ func (s *Server) routeTable() []route {
 		{patch, "/api/v1/images/:name", image, s.apiPatchImage},
 		{del, "/api/v1/images/:name", image, s.deleteImage},
 		{post, "/api/v1/images/:name/rebuild", image, s.apiRebuild},
+		{post, "/api/v1/images/:name/base-check", image, s.apiBaseCheck},
 		{get, "/api/v1/images/:name/builds", image, s.apiImageBuilds},
 		{get, "/api/v1/images/:name/diff", image, s.apiImageDiff},
 		{get, "/api/v1/builds/:id", image, s.apiGetBuild},

@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
+	"imagehub/buildah/basecheck"
 	"imagehub/buildah/buildlog"
 	"imagehub/buildah/disk"
 	"imagehub/buildah/remote"
@@ -100,6 +101,9 @@ type Config struct {
 	// refused with 429. Zero means DefaultLogViewersPerBuild and
 	// DefaultLogViewersPerUser.
 	LogViewersPerBuild, LogViewersPerUser int
+	// BaseCheck compares the bases of built images with their registries
+	// (POST …/base-check); nil answers that base checks are off.
+	BaseCheck *basecheck.Checker
 	// Requests is told of every request answered (the metrics); nil tells
 	// nobody.
 	Requests RequestObserver
@@ -128,6 +132,7 @@ type Server struct {
 	insecure   map[string]bool
 	builds     BuildQueue
 	disk       *disk.Keeper
+	baseCheck  *basecheck.Checker
 	logs       *buildlog.Hub
 	registry   string
 	pushSecret string
@@ -199,6 +204,7 @@ func New(cfg Config) (*Server, error) {
 		insecure:   map[string]bool{},
 		builds:     cfg.Builds,
 		disk:       cfg.Disk,
+		baseCheck:  cfg.BaseCheck,
 		logs:       cfg.Logs,
 		registry:   strings.TrimSuffix(cfg.RegistryPrefix, "/"),
 		pushSecret: cfg.PushSecret,

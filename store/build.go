@@ -8,8 +8,8 @@ import (
 	"regexp"
 )
 
-const buildColumns = `SELECT b.id, i.name, b.status, b.recipe, b.target_image, b.digest, b.error, b.created_at, b.started_at, b.finished_at,
-	b.pruned_at, pl.total FROM builds b JOIN images i ON i.id = b.image_id LEFT JOIN package_lists pl ON pl.build_id = b.id`
+const buildColumns = `SELECT b.id, i.name, b.status, b.recipe, b.target_image, b.digest, b.base_digest, b.error, b.created_at, b.started_at,
+	b.finished_at, b.pruned_at, pl.total FROM builds b JOIN images i ON i.id = b.image_id LEFT JOIN package_lists pl ON pl.build_id = b.id`
 
 // activeBuildCond selects the builds that wait or run (BuildStatus.Active);
 // the partial unique index builds_one_active allows one of them per image.
@@ -236,18 +236,19 @@ func PinnedReference(target, digest string) string {
 }
 
 // LastDigest returns the digest that the newest succeeded build of an image
-// recorded for target: a build of the same recipe is up to date only while
-// the registry's tag still names it. ENOTFOUND when no build of image that
-// pushed target succeeded.
-func (s *Store) LastDigest(ctx context.Context, image, target string) (string, error) {
-	var digest string
-	err := s.rdb.QueryRowContext(ctx, `SELECT b.digest FROM builds b JOIN images i ON i.id = b.image_id
+// recorded for target, and the digest of the base image that build was
+// built on ("" when it did not record one): a build of the same recipe is
+// up to date only while the registry's tag still names the one and the
+// base's reference the other. ENOTFOUND when no build of image that pushed
+// target succeeded.
+func (s *Store) LastDigest(ctx context.Context, image, target string) (digest, baseDigest string, err error) {
+	err = s.rdb.QueryRowContext(ctx, `SELECT b.digest, b.base_digest FROM builds b JOIN images i ON i.id = b.image_id
 		WHERE i.name = ? AND b.target_image = ? AND b.status = 'succeeded' AND b.digest != '' ORDER BY b.id DESC LIMIT 1`,
-		image, target).Scan(&digest)
+		image, target).Scan(&digest, &baseDigest)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", Errorf(ENOTFOUND, "No build of image %q that pushed %s succeeded.", image, target)
+		return "", "", Errorf(ENOTFOUND, "No build of image %q that pushed %s succeeded.", image, target)
 	}
-	return digest, err
+	return digest, baseDigest, err
 }
 
 func (s *Store) moveBuild(ctx context.Context, id int64, query, conflict string, args ...any) error {
@@ -297,7 +298,7 @@ func queryBuilds(ctx context.Context, q querier, tail string, args ...any) ([]*B
 			pruned            sql.NullString
 			packages          sql.NullInt64
 		)
-		if err := rows.Scan(&b.ID, &b.Image, &b.Status, &recipe, &b.TargetImage, &b.Digest, &b.Error, &created, &started, &finished, &pruned, &packages); err != nil {
+		if err := rows.Scan(&b.ID, &b.Image, &b.Status, &recipe, &b.TargetImage, &b.Digest, &b.BaseDigest, &b.Error, &created, &started, &finished, &pruned, &packages); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(recipe), &b.Recipe); err != nil {

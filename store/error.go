@@ -13,6 +13,9 @@ const (
 	ENOTFOUND     = "not_found"
 	EFORBIDDEN    = "forbidden"
 	EUNAUTHORIZED = "unauthorized"
+	// EUPSTREAM is a service imagehub asked on someone's behalf (a
+	// registry) that did not answer or refused.
+	EUPSTREAM = "upstream"
 )
 
 // Error is an error meant to be shown to the person who caused it: a code that

@@ -42,6 +42,9 @@ type Image struct {
 	Ready     bool      `json:"ready"`
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
+	// Base is what is known of the base image of a custom image's current
+	// build (see RecordBaseCheck); read-only.
+	Base
 }
 
 // OwnerSystem is the owner of images made by an administrator.
@@ -215,8 +218,8 @@ func (s *Store) ListImages(ctx context.Context, f ImageFilter) ([]*Image, int, e
 }
 
 const imageColumns = `SELECT i.id, i.name, i.display_name, i.description, i.type, i.url, i.url_for_gpu, i.use_gpu_url,
-	COALESCE(sec.name, ''), i.global, COALESCE(og.name, ''), i.recipe, i.created_at, i.updated_at
-	FROM images i LEFT JOIN secrets sec ON sec.id = i.secret_id LEFT JOIN groups og ON og.id = i.owner_group`
+	COALESCE(sec.name, ''), i.global, COALESCE(og.name, ''), i.recipe, i.created_at, i.updated_at, ` + baseFields + `
+	FROM images i LEFT JOIN secrets sec ON sec.id = i.secret_id LEFT JOIN groups og ON og.id = i.owner_group ` + baseJoin
 
 func (s *Store) findImage(ctx context.Context, tx *sql.Tx, name string) (*Image, int64, error) {
 	rows, err := tx.QueryContext(ctx, imageColumns+` WHERE i.name = ?`, name)
@@ -249,11 +252,14 @@ func scanImages(rows *sql.Rows) ([]*Image, []int64, error) {
 			owner                string
 			recipe               sql.NullString
 			createdAt, updatedAt string
+			baseSeenAt           sql.NullString
 		)
 		if err := rows.Scan(&id, &img.Name, &img.DisplayName, &img.Description, &img.Type, &img.URL, &img.URLForGPU,
-			&img.UseGPUURL, &img.PullSecret, &img.Global, &owner, &recipe, &createdAt, &updatedAt); err != nil {
+			&img.UseGPUURL, &img.PullSecret, &img.Global, &owner, &recipe, &createdAt, &updatedAt,
+			&img.BaseDigest, &img.BaseLatestDigest, &baseSeenAt); err != nil {
 			return nil, nil, err
 		}
+		img.Base.fill(baseSeenAt)
 		img.Owner = owner
 		if owner == "" {
 			img.Owner = OwnerSystem

@@ -42,10 +42,13 @@ type Build struct {
 	Recipe      Recipe      `json:"recipe"`
 	TargetImage string      `json:"targetImage"`
 	Digest      string      `json:"digest"`
-	Error       string      `json:"error"`
-	CreatedAt   time.Time   `json:"createdAt"`
-	StartedAt   *time.Time  `json:"startedAt"`
-	FinishedAt  *time.Time  `json:"finishedAt"`
+	// BaseDigest is the manifest digest of the base image the build was
+	// built on (see SetBuildBase); "" when the build never looked at it.
+	BaseDigest string     `json:"baseDigest,omitempty"`
+	Error      string     `json:"error"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	StartedAt  *time.Time `json:"startedAt"`
+	FinishedAt *time.Time `json:"finishedAt"`
 	// PrunedAt is when the build's log and pushed tag were deleted, being
 	// older than the builds an image keeps them for (see PruneBuilds); nil
 	// while it has them.

@@ -368,9 +368,12 @@ func TestLastDigest(t *testing.T) {
 		b, err := s.CreateBuild(ctx, image, r, target)
 		mustNoErr(t, err)
 		mustNoErr(t, s.StartBuild(ctx, b.ID))
+		if digest != "" {
+			mustNoErr(t, s.SetBuildBase(ctx, b.ID, "sha256:"+strings.Repeat("b", 63)+digest[len(digest)-1:]))
+		}
 		mustNoErr(t, s.FinishBuild(ctx, b.ID, st, digest, ""))
 	}
-	if _, err := s.LastDigest(ctx, "one", target); store.ErrorCode(err) != store.ENOTFOUND {
+	if _, _, err := s.LastDigest(ctx, "one", target); store.ErrorCode(err) != store.ENOTFOUND {
 		t.Errorf("no builds yet: %v, want ENOTFOUND", err)
 	}
 	build("one", target, store.BuildSucceeded, digest1)
@@ -378,10 +381,11 @@ func TestLastDigest(t *testing.T) {
 	build("one", target, store.BuildFailed, "")
 	build("one", target+"-other", store.BuildSucceeded, digest1)
 	build("two", target, store.BuildSucceeded, digest1)
-	if got, err := s.LastDigest(ctx, "one", target); err != nil || got != digest2 {
-		t.Errorf("LastDigest = %q, %v; want %s", got, err, digest2)
+	wantBase := "sha256:" + strings.Repeat("b", 63) + digest2[len(digest2)-1:]
+	if got, base, err := s.LastDigest(ctx, "one", target); err != nil || got != digest2 || base != wantBase {
+		t.Errorf("LastDigest = %q, %q, %v; want %s, %s", got, base, err, digest2, wantBase)
 	}
-	if _, err := s.LastDigest(ctx, "one", "127.0.0.1:5000/imagehub/one:never"); store.ErrorCode(err) != store.ENOTFOUND {
+	if _, _, err := s.LastDigest(ctx, "one", "127.0.0.1:5000/imagehub/one:never"); store.ErrorCode(err) != store.ENOTFOUND {
 		t.Errorf("a target never pushed: %v, want ENOTFOUND", err)
 	}
 }

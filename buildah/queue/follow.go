@@ -51,6 +51,8 @@ func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job 
 			switch ev.Phase {
 			case workerspec.PhaseStep:
 				q.recordStep(ctx, b.ID, ev)
+			case workerspec.PhaseBase:
+				q.recordBase(ctx, b.ID, ev.BaseDigest)
 			case workerspec.PhasePackages:
 				pkgs.add(ev.Packages)
 			case workerspec.PhasePushing:
@@ -159,6 +161,14 @@ func (q *Queue) recordPushing(ctx context.Context, id int64) {
 func (q *Queue) recordStep(ctx context.Context, id int64, ev workerspec.Event) {
 	if err := q.cfg.Store.RecordBuildStep(ctx, id, ev.Step, ev.Steps, time.Now()); err != nil {
 		q.cfg.Logger.Warn("recording build step", "build", id, "step", ev.Step, "steps", ev.Steps, "err", err)
+	}
+}
+
+// recordBase records the digest of the base image a build's worker builds
+// on; a worker that reports no valid digest leaves the build without one.
+func (q *Queue) recordBase(ctx context.Context, id int64, digest string) {
+	if err := q.cfg.Store.SetBuildBase(ctx, id, digest); err != nil {
+		q.cfg.Logger.Error("recording the base image's digest", "build", id, "err", err)
 	}
 }
 

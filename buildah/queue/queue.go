@@ -501,25 +501,15 @@ func (q *Queue) workerSpec(ctx context.Context, b *store.Build) (workerspec.Spec
 	if spec.Mirrors, err = q.mirrors(ctx); err != nil {
 		return workerspec.Spec{}, err
 	}
-	if spec.KnownDigest, err = q.cfg.Store.LastDigest(ctx, b.Image, b.TargetImage); store.ErrorCode(err) == store.ENOTFOUND {
-		spec.KnownDigest = ""
+	if spec.KnownDigest, spec.KnownBaseDigest, err = q.cfg.Store.LastDigest(ctx, b.Image, b.TargetImage); store.ErrorCode(err) == store.ENOTFOUND {
+		spec.KnownDigest, spec.KnownBaseDigest = "", ""
 	} else if err != nil {
 		return workerspec.Spec{}, fmt.Errorf("the digest recorded for %s: %w", b.TargetImage, err)
 	}
-	if b.Recipe.PullSecret == "" && q.cfg.RegistryPullAuth != nil && remote.SameHost(remote.Host(base), remote.Host(b.TargetImage)) {
-		spec.PullAuth = q.cfg.RegistryPullAuth
-	}
-	if b.Recipe.PullSecret != "" {
-		host, user, pass, err := q.cfg.Store.SecretAuth(ctx, b.Recipe.PullSecret)
-		if err != nil {
-			return workerspec.Spec{}, fmt.Errorf("pull secret %q: %w", b.Recipe.PullSecret, err)
-		}
-		// The worker offers its pull credential to the base image's
-		// registry: a secret meant for another registry must not go there.
-		if reg := remote.Host(base); !remote.SameHost(host, reg) {
-			return workerspec.Spec{}, fmt.Errorf("pull secret %q is for %s, but the base image is on %s", b.Recipe.PullSecret, host, reg)
-		}
-		spec.PullAuth = &remote.Auth{Username: user, Password: pass}
+	// The worker offers its pull credential to the base image's registry
+	// only (PullAuth).
+	if spec.PullAuth, err = workerspec.PullAuth(ctx, q.cfg.Store, b.Recipe, base, b.TargetImage, q.cfg.RegistryPullAuth); err != nil {
+		return workerspec.Spec{}, err
 	}
 	return spec, nil
 }

@@ -105,6 +105,7 @@ func (j *fakeJob) exit(err error) {
 func (j *fakeJob) succeed() {
 	j.say(fmt.Sprintf("building %d\n", j.spec.BuildID))
 	j.emit(workerspec.Event{Phase: workerspec.PhaseBuilding})
+	j.emit(workerspec.Event{Phase: workerspec.PhaseBase, BaseDigest: builtOnDigest})
 	j.emit(workerspec.Event{Phase: workerspec.PhasePushing})
 	j.emit(workerspec.Event{Phase: workerspec.PhaseDone, Digest: feedDigest})
 	j.exit(nil)
@@ -318,12 +319,15 @@ func TestQueueUpToDate(t *testing.T) {
 // Digests that fake workers report.
 var (
 	feedDigest = "sha256:" + strings.Repeat("fe", 32)
-	oldDigest  = "sha256:" + strings.Repeat("01", 32)
+	// builtOnDigest is the base digest of the builds that succeed.
+	builtOnDigest = "sha256:" + strings.Repeat("ba", 32)
+	oldDigest     = "sha256:" + strings.Repeat("01", 32)
 )
 
 // TestQueueKnownDigest: the spec of a build carries the digest that the
 // last succeeded build of the image recorded for the same target, so that
-// the worker can tell its own push from a tag somebody else wrote.
+// the worker can tell its own push from a tag somebody else wrote, and the
+// base digest that build reported, so that it can tell a base that moved.
 func TestQueueKnownDigest(t *testing.T) {
 	e := newQueueEnv(t, nil)
 	ctx := context.Background()
@@ -335,6 +339,9 @@ func TestQueueKnownDigest(t *testing.T) {
 	}
 	j.succeed()
 	e.waitStatus(t, first.ID, store.BuildSucceeded)
+	if b, err := e.st.FindBuild(ctx, first.ID); err != nil || b.BaseDigest != builtOnDigest {
+		t.Errorf("first build: %+v, %v; want the base digest it reported, %s", b, err, builtOnDigest)
+	}
 
 	failed, err := e.st.CreateBuild(ctx, first.Image, okRecipe, first.TargetImage)
 	if err != nil {
@@ -342,8 +349,9 @@ func TestQueueKnownDigest(t *testing.T) {
 	}
 	e.q.Notify()
 	j = e.nextJob(t)
-	if j.spec.KnownDigest != feedDigest {
-		t.Errorf("second build: KnownDigest = %q, want %s", j.spec.KnownDigest, feedDigest)
+	if j.spec.KnownDigest != feedDigest || j.spec.KnownBaseDigest != builtOnDigest {
+		t.Errorf("second build: KnownDigest = %q, KnownBaseDigest = %q; want %s, %s",
+			j.spec.KnownDigest, j.spec.KnownBaseDigest, feedDigest, builtOnDigest)
 	}
 	j.exit(errors.New("exit status 1"))
 	e.waitStatus(t, failed.ID, store.BuildFailed)

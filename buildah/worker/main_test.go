@@ -219,6 +219,19 @@ func withoutSteps(events []workerspec.Event) (others []workerspec.Event, steps [
 	return others, steps
 }
 
+// baseDigest is the base digest of the last PhaseBase event, "" for none.
+func (r *recorder) baseDigest() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	digest := ""
+	for _, e := range r.events {
+		if e.Phase == workerspec.PhaseBase {
+			digest = e.BaseDigest
+		}
+	}
+	return digest
+}
+
 func (r *recorder) last() workerspec.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -100,11 +100,16 @@ func run(ctx context.Context, spec workerspec.Spec, log io.Writer, events func(w
 		return fmt.Errorf("checking whether %s exists: %s", target, workerspec.Reason(err))
 	}
 	if exists && digest == spec.KnownDigest {
-		fmt.Fprintf(log, "%s is up to date (%s): nothing to build.\n", target, digest)
-		events(workerspec.Event{Phase: workerspec.PhaseDone, UpToDate: true, Digest: digest})
-		return nil
-	}
-	if exists {
+		moved, err := baseMoved(ctx, spec, target, log, events)
+		if err != nil {
+			return err
+		}
+		if !moved {
+			fmt.Fprintf(log, "%s is up to date (%s): nothing to build.\n", target, digest)
+			events(workerspec.Event{Phase: workerspec.PhaseDone, UpToDate: true, Digest: digest})
+			return nil
+		}
+	} else if exists {
 		fmt.Fprintf(log, "%s exists as %s, which is not what imagehub recorded for it (%s): building it again.\n",
 			target, digest, cmp.Or(spec.KnownDigest, "nothing"))
 	}
@@ -116,6 +121,38 @@ func run(ctx context.Context, spec workerspec.Spec, log io.Writer, events func(w
 	fmt.Fprintf(log, "Pushed %s@%s\n", target, digest)
 	events(workerspec.Event{Phase: workerspec.PhaseDone, Digest: digest, PackagesListed: listed})
 	return nil
+}
+
+// baseMoved reports whether the base image's reference names another
+// manifest than the one that target's recorded build was built on
+// (spec.KnownBaseDigest): then the same recipe is built again, on the
+// base as it is now. When it has not moved, it reports the base's digest
+// (PhaseBase). A recorded build that did not record its base (it ran before
+// imagehub did) counts as moved, once: the new build records it. A base that
+// cannot be looked up is an error, never taken as unchanged.
+func baseMoved(ctx context.Context, spec workerspec.Spec, target string, log io.Writer, events func(workerspec.Event)) (bool, error) {
+	if spec.KnownBaseDigest == "" {
+		fmt.Fprintf(log, "imagehub did not record which base image %s was built on: building it again.\n", target)
+		return true, nil
+	}
+	base, err := remote.NormalizeReference(spec.BaseImage)
+	if err != nil {
+		return false, fmt.Errorf("base image: %w", err)
+	}
+	digest, exists, err := outboundPolicy(spec).TagExists(ctx, base, spec.PullAuth, isInsecure(base, spec.Insecure))
+	if err != nil {
+		return false, fmt.Errorf("checking the base image %s: %s", base, workerspec.Reason(err))
+	}
+	if !exists {
+		return false, fmt.Errorf("base image %s: its registry does not have it", base)
+	}
+	if digest != spec.KnownBaseDigest {
+		fmt.Fprintf(log, "The base image %s moved since %s was built on it (%s, now %s): building it again.\n",
+			base, target, spec.KnownBaseDigest, digest)
+		return true, nil
+	}
+	events(workerspec.Event{Phase: workerspec.PhaseBase, BaseDigest: digest})
+	return false, nil
 }
 
 // buildAndPush does the work of a build that is not up to date: it builds,
@@ -153,7 +190,12 @@ func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log 
 	if err != nil {
 		return "", false, err
 	}
-	containerfile, text, err := writeRecipeContainerfile(ctx, spec, pkgs.setup, log)
+	base, err := inspectBase(ctx, spec)
+	if err != nil {
+		return "", false, err
+	}
+	events(workerspec.Event{Phase: workerspec.PhaseBase, BaseDigest: base.Digest})
+	containerfile, text, err := writeRecipeContainerfile(spec, base, pkgs.setup, log)
 	if err != nil {
 		return "", false, err
 	}
@@ -185,33 +227,39 @@ func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log 
 	return digest, listed, err
 }
 
-// writeRecipeContainerfile generates the recipe's Containerfile with the
-// package setup, restoring the base image's own user at the end, writes it
-// into the build's temporary folder and shows it in the log (it never holds
-// a secret).
-func writeRecipeContainerfile(ctx context.Context, spec workerspec.Spec, setup recipe.Setup, log io.Writer) (path, text string, err error) {
+// inspectBase looks the base image up in its registry: its digest, user
+// and ONBUILD triggers.
+func inspectBase(ctx context.Context, spec workerspec.Spec) (remote.ImageInfo, error) {
 	base, err := remote.NormalizeReference(spec.BaseImage)
 	if err != nil {
-		return "", "", fmt.Errorf("base image: %w", err)
+		return remote.ImageInfo{}, fmt.Errorf("base image: %w", err)
 	}
 	info, err := outboundPolicy(spec).Inspect(ctx, base, spec.PullAuth, isInsecure(base, spec.Insecure))
 	if err != nil {
-		return "", "", fmt.Errorf("base image %s: %s", base, workerspec.Reason(err))
+		return remote.ImageInfo{}, fmt.Errorf("base image %s: %s", base, workerspec.Reason(err))
 	}
-	if err := refuseOnBuild(info.OnBuild); err != nil {
+	return info, nil
+}
+
+// writeRecipeContainerfile generates the recipe's Containerfile on the base
+// image as inspected, with the package setup, restoring the base image's
+// own user at the end, writes it into the build's temporary folder and
+// shows it in the log (it never holds a secret).
+func writeRecipeContainerfile(spec workerspec.Spec, base remote.ImageInfo, setup recipe.Setup, log io.Writer) (path, text string, err error) {
+	if err := refuseOnBuild(base.OnBuild); err != nil {
 		return "", "", err
 	}
 	// FROM names the digest just inspected, so that the image built on is
 	// the one whose user and triggers were read, even from a registry that
 	// answers the pull with another image than the look-up.
-	from, err := remote.PinDigest(base, info.Digest)
+	from, err := remote.PinDigest(base.Reference, base.Digest)
 	if err != nil {
-		return "", "", fmt.Errorf("base image %s: %w", base, err)
+		return "", "", fmt.Errorf("base image %s: %w", base.Reference, err)
 	}
-	if err := recipe.CheckContainerfileInputs(from, info.User); err != nil {
+	if err := recipe.CheckContainerfileInputs(from, base.User); err != nil {
 		return "", "", err
 	}
-	text = recipe.Containerfile(from, spec.Packages, info.User, setup)
+	text = recipe.Containerfile(from, spec.Packages, base.User, setup)
 	path = filepath.Join(spec.TmpDir, "Containerfile")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		return "", "", err

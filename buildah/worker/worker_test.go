@@ -55,14 +55,17 @@ func TestWorkerBuildsPushesAndIsThenUpToDate(t *testing.T) {
 	}
 	t.Logf("busybox recipe (apt+conda+pip) built and pushed in %.1fs", took.Seconds())
 	// Busybox has no dpkg, pip nor conda: an empty list, and no batch.
-	wantPhases(t, rec, workerspec.PhaseBuilding, workerspec.PhasePushing, workerspec.PhaseDone)
-	// FROM, USER root, RUN apt, RUN conda, RUN pip, USER 1000.
+	wantPhases(t, rec, workerspec.PhaseBuilding, workerspec.PhaseBase, workerspec.PhasePushing, workerspec.PhaseDone)
+	// FROM, USER 0, RUN apt, RUN conda, RUN pip, USER 1000.
 	if got, want := rec.steps(), []string{"1/6", "2/6", "3/6", "4/6", "5/6", "6/6"}; !slices.Equal(got, want) {
 		t.Errorf("steps = %v, want %v", got, want)
 	}
 	done := rec.last()
 	if !strings.HasPrefix(done.Digest, "sha256:") || done.UpToDate || done.Error != "" || !done.PackagesListed {
 		t.Fatalf("done event = %+v", done)
+	}
+	if got := rec.baseDigest(); got != baseDigest {
+		t.Errorf("the build reported the base digest %q, want %s", got, baseDigest)
 	}
 	if !strings.Contains(log, "imagehub: the image holds 0 apt, 0 pip and 0 conda packages") {
 		t.Errorf("the log does not say what the image holds:\n%s", log)
@@ -89,12 +92,15 @@ func TestWorkerBuildsPushesAndIsThenUpToDate(t *testing.T) {
 
 	t.Run("second run is up to date", func(t *testing.T) {
 		again := testSpec(t, 2, st, reg, base, "team/all:"+recipe.Tag(base, pkgs), pkgs)
-		again.KnownDigest = done.Digest
+		again.KnownDigest, again.KnownBaseDigest = done.Digest, baseDigest
 		rec, log, took, err := runTestWorker(t, context.Background(), again)
 		if err != nil {
 			t.Fatalf("Run: %v\n%s", err, log)
 		}
-		wantPhases(t, rec, workerspec.PhaseDone)
+		wantPhases(t, rec, workerspec.PhaseBase, workerspec.PhaseDone)
+		if got := rec.baseDigest(); got != baseDigest {
+			t.Errorf("the up-to-date check reported the base digest %q, want %s", got, baseDigest)
+		}
 		if e := rec.last(); !e.UpToDate || e.Digest != done.Digest {
 			t.Errorf("event = %+v, want up to date with %s", e, done.Digest)
 		}
@@ -113,7 +119,7 @@ func TestWorkerBuildsPushesAndIsThenUpToDate(t *testing.T) {
 			t.Fatalf("Run: %v\n%s", err, log)
 		}
 		t.Logf("rebuild after a pip change took %.1fs", took.Seconds())
-		wantPhases(t, rec, workerspec.PhaseBuilding, workerspec.PhasePushing, workerspec.PhaseDone)
+		wantPhases(t, rec, workerspec.PhaseBuilding, workerspec.PhaseBase, workerspec.PhasePushing, workerspec.PhaseDone)
 		if n := strings.Count(log, cacheHit); n < 2 {
 			t.Errorf("log shows %d cached steps, want the apt and conda steps reused:\n%s", n, log)
 		}
@@ -123,6 +129,32 @@ func TestWorkerBuildsPushesAndIsThenUpToDate(t *testing.T) {
 			"conda install --quiet --yes conda-forge::numpy==1.17*",
 			"conda clean --all -f -y",
 			"pip install requests>=2 six")
+	})
+
+	t.Run("a base that moved is built on again", func(t *testing.T) {
+		_, movedDigest := pushTestBase(t, reg, st, testBase{name: "stubs/busybox", extra: allStubs(), user: "1000"})
+		if movedDigest == baseDigest {
+			t.Fatal("pushing the base again did not move its tag")
+		}
+		again := testSpec(t, 4, st, reg, base, "team/all:"+recipe.Tag(base, pkgs), pkgs)
+		again.KnownDigest, again.KnownBaseDigest = done.Digest, baseDigest
+		rec, log, _, err := runTestWorker(t, context.Background(), again)
+		if err != nil {
+			t.Fatalf("Run: %v\n%s", err, log)
+		}
+		wantPhases(t, rec, workerspec.PhaseBuilding, workerspec.PhaseBase, workerspec.PhasePushing, workerspec.PhaseDone)
+		if e := rec.last(); e.UpToDate || e.Digest == done.Digest {
+			t.Errorf("done = %+v, want a new image", e)
+		}
+		if got := rec.baseDigest(); got != movedDigest {
+			t.Errorf("the rebuild reported the base digest %q, want the moved base's %s", got, movedDigest)
+		}
+		pinned := strings.TrimSuffix(base, ":base") + "@" + movedDigest
+		for _, want := range []string{"The base image " + base + " moved since", "FROM " + pinned + "\n"} {
+			if !strings.Contains(log, want) {
+				t.Errorf("log lacks %q:\n%s", want, log)
+			}
+		}
 	})
 }
 
@@ -136,12 +168,15 @@ func TestWorkerRebuildsATagItDidNotRecord(t *testing.T) {
 	buildtest.NeedRoot(t)
 	reg, push, pull := buildtest.RegistryWithAccounts(t)
 	st := newTestStorage(t)
-	base, _ := pushTestBase(t, reg, st, testBase{name: "base/busybox", extra: allStubs(), auth: push})
+	base, baseDigest := pushTestBase(t, reg, st, testBase{name: "base/busybox", extra: allStubs(), auth: push})
 	pkgs := recipe.Packages{Pip: []string{"requests>=2"}}
 	target := "imagehub/app:" + recipe.Tag(base, pkgs)
 	spec := func(id int64, known string) workerspec.Spec {
 		s := testSpec(t, id, st, reg, base, target, pkgs)
 		s.PushAuth, s.PullAuth, s.KnownDigest = push, pull, known
+		if known != "" {
+			s.KnownBaseDigest = baseDigest
+		}
 		return s
 	}
 	first := spec(11, "")
@@ -156,7 +191,7 @@ func TestWorkerRebuildsATagItDidNotRecord(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Run: %v\n%s", err, log)
 		}
-		wantPhases(t, rec, workerspec.PhaseDone)
+		wantPhases(t, rec, workerspec.PhaseBase, workerspec.PhaseDone)
 		if e := rec.last(); !e.UpToDate || e.Digest != recorded {
 			t.Errorf("event = %+v, want up to date with %s", e, recorded)
 		}
@@ -167,7 +202,7 @@ func TestWorkerRebuildsATagItDidNotRecord(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Run: %v\n%s", err, log)
 		}
-		wantPhases(t, rec, workerspec.PhaseBuilding, workerspec.PhasePushing, workerspec.PhaseDone)
+		wantPhases(t, rec, workerspec.PhaseBuilding, workerspec.PhaseBase, workerspec.PhasePushing, workerspec.PhaseDone)
 		recorded = rec.last().Digest
 	})
 
@@ -181,7 +216,7 @@ func TestWorkerRebuildsATagItDidNotRecord(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Run: %v\n%s", err, log)
 		}
-		wantPhases(t, rec, workerspec.PhaseBuilding, workerspec.PhasePushing, workerspec.PhaseDone)
+		wantPhases(t, rec, workerspec.PhaseBuilding, workerspec.PhaseBase, workerspec.PhasePushing, workerspec.PhaseDone)
 		done := rec.last()
 		if done.UpToDate || done.Digest == tampered {
 			t.Errorf("done = %+v after the tag was replaced with %s", done, tampered)

@@ -50,6 +50,12 @@ type Spec struct {
 	// up to date only when its digest is this one; any other is rebuilt and
 	// pushed again, since somebody else wrote that tag.
 	KnownDigest string `json:"knownDigest,omitempty"`
+	// KnownBaseDigest is the digest of the base image that the build which
+	// recorded KnownDigest was built on, empty when it recorded none. A
+	// Target with KnownDigest is up to date only while BaseImage still
+	// names this digest: a base that moved, or was not recorded, is built
+	// on again.
+	KnownBaseDigest string `json:"knownBaseDigest,omitempty"`
 	// Owner owns the image: "system" or a group. It scopes the package
 	// caches (recipe.CacheScope): no two owners' builds share one.
 	Owner string `json:"owner"`
@@ -120,6 +126,10 @@ type Phase string
 
 // The phases a worker reports, in order.
 const (
+	// PhaseBase is no status of its own: its event carries the digest of
+	// the base image the build builds on (pinned in FROM), or, for an up to
+	// date target, the digest the base's reference names now.
+	PhaseBase     Phase = "base"
 	PhaseBuilding Phase = "building"
 	// PhaseStep is no status of its own either: each of its events says
 	// that the build began a step of its Containerfile (Step of Steps).
@@ -148,6 +158,8 @@ type Event struct {
 	Phase Phase `json:"phase"`
 	// Digest of the pushed manifest, with PhaseDone on success.
 	Digest string `json:"digest,omitempty"`
+	// BaseDigest is the base image's manifest digest, with PhaseBase.
+	BaseDigest string `json:"baseDigest,omitempty"`
 	// UpToDate is true when the target tag already existed and nothing was built.
 	UpToDate bool `json:"upToDate,omitempty"`
 	// Error is a one-line reason, with PhaseDone on failure.

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"imagehub/buildah/basecheck"
 	"imagehub/buildah/buildlog"
 	"imagehub/buildah/disk"
 	"imagehub/buildah/queue"
@@ -45,6 +46,7 @@ type serveConfig struct {
 	viewersPerBuild        int
 	viewersPerUser         int
 	metricsAddr            string
+	baseCheckInterval      time.Duration
 	logFormat              string
 	disk                   diskSettings
 	// packages are the package mirrors' defaults (mirrors.go).
@@ -72,6 +74,8 @@ func parseServeFlags(args []string) (c serveConfig, err error) {
 	fs.IntVar(&c.viewersPerUser, "log-viewers-per-user", envInt("IMAGEHUB_LOG_VIEWERS_PER_USER", handlers.DefaultLogViewersPerUser), "live log streams one user may have open at once; more are refused (429)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", os.Getenv("IMAGEHUB_METRICS_ADDR"), "also serve /metrics, without sign-in, on this address of its own (such as 127.0.0.1:9090); empty: only on --addr, to administrators")
 	fs.StringVar(&c.logFormat, "log-format", envOr("IMAGEHUB_LOG_FORMAT", "text"), "text or json: the format of the server's log (a line per request among it)")
+	fs.DurationVar(&c.baseCheckInterval, "base-check-interval", envDuration("IMAGEHUB_BASE_CHECK_INTERVAL", basecheck.DefaultInterval),
+		"how often to check whether the base images of built images have moved; 0 checks only when asked")
 	maxLogSize := fs.String("max-log-size", envOr("IMAGEHUB_MAX_LOG_SIZE", "50MiB"), "a build whose log passes this size (in bytes, KiB, MiB or GiB) is stopped and fails")
 	diskFlags := addDiskFlags(fs)
 	addPackageFlags(fs, &c.packages)
@@ -101,6 +105,9 @@ func parseServeFlags(args []string) (c serveConfig, err error) {
 	}
 	if c.viewersPerBuild < 1 || c.viewersPerUser < 1 {
 		return c, fmt.Errorf("--log-viewers-per-build and --log-viewers-per-user must be at least 1")
+	}
+	if c.baseCheckInterval < 0 {
+		return c, fmt.Errorf("--base-check-interval must be 0 (only when asked) or more")
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return c, fmt.Errorf("--log-format %q must be text or json", c.logFormat)
@@ -158,6 +165,8 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// On the way out, stop the web first, then let the queue record what it
 	// stopped before the store closes.
 	defer func() { cancel(); <-queueDone }()
+	checksDone := a.startBaseChecks(ctx)
+	defer func() { cancel(); <-checksDone }()
 	srv, err := a.server()
 	if err != nil {
 		return err
@@ -207,6 +216,9 @@ type app struct {
 	// --registry); disk keeps the disk bounded (disk.go).
 	registryAdmin *registry.Admin
 	disk          *disk.Keeper
+	// baseCheck compares the bases of built images with their registries
+	// (basecheck.go).
+	baseCheck *basecheck.Checker
 }
 
 // registryAccountsFile holds the embedded registry's two accounts, with
@@ -446,13 +458,9 @@ func (a *app) server() (*handlers.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Check reaches public addresses and the configured registries only:
-	// the one builds are pushed to and the insecure ones (the embedded
-	// registry among them). A build worker follows the same policy.
-	outbound := remote.NewPolicy(append([]string{remote.Host(a.prefix)}, a.insecure...)...)
 	return handlers.New(handlers.Config{
 		Store: a.store, HashKey: keys[:32], BlockKey: keys[32:], Secure: a.cfg.secureCookies, Logger: a.logger,
-		Inspect: outbound.Inspect, Normalize: remote.NormalizeReference, InsecureRegistries: a.insecure,
+		Inspect: a.outboundPolicy().Inspect, BaseCheck: a.baseCheck, Normalize: remote.NormalizeReference, InsecureRegistries: a.insecure,
 		Builds: a.queue, Logs: a.logs, RegistryPrefix: a.prefix, PushSecret: a.pullSecret, Disk: a.disk,
 		TrustedProxies:     a.cfg.trustedProxies,
 		LogViewersPerBuild: a.cfg.viewersPerBuild, LogViewersPerUser: a.cfg.viewersPerUser,

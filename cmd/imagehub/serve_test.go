@@ -411,3 +411,19 @@ func TestParseServeFlagsDisk(t *testing.T) {
 		}
 	}
 }
+
+func TestParseServeFlagsBaseCheckInterval(t *testing.T) {
+	if c, err := parseServeFlags(nil); err != nil || c.baseCheckInterval != 6*time.Hour {
+		t.Errorf("default: %s, %v; want 6h", c.baseCheckInterval, err)
+	}
+	t.Setenv("IMAGEHUB_BASE_CHECK_INTERVAL", "30m")
+	if c, err := parseServeFlags(nil); err != nil || c.baseCheckInterval != 30*time.Minute {
+		t.Errorf("from the environment: %s, %v; want 30m", c.baseCheckInterval, err)
+	}
+	if c, err := parseServeFlags([]string{"--base-check-interval", "0"}); err != nil || c.baseCheckInterval != 0 {
+		t.Errorf("off: %s, %v; want 0", c.baseCheckInterval, err)
+	}
+	if _, err := parseServeFlags([]string{"--base-check-interval", "-1h"}); err == nil {
+		t.Error("a negative interval accepted")
+	}
+}
