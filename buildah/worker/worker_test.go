@@ -672,11 +672,12 @@ func TestRootlessWorker(t *testing.T) {
 	if want := []string{"1/6", "2/6", "3/6", "4/6", "5/6", "6/6"}; !slices.Equal(steps, want) {
 		t.Errorf("steps = %v, want %v", steps, want)
 	}
-	if len(events) != 3 || events[2].Phase != workerspec.PhaseDone || events[2].Digest == "" {
+	if len(events) != 4 || events[1].Phase != workerspec.PhaseBase || events[1].BaseDigest == "" ||
+		events[3].Phase != workerspec.PhaseDone || events[3].Digest == "" {
 		t.Fatalf("events = %+v\n%s", events, c.log())
 	}
-	if digest, _, _ := buildtest.SkopeoInspect(t, spec.Target, nil); digest != events[2].Digest {
-		t.Errorf("skopeo sees %s, worker reported %s", digest, events[2].Digest)
+	if digest, _, _ := buildtest.SkopeoInspect(t, spec.Target, nil); digest != events[3].Digest {
+		t.Errorf("skopeo sees %s, worker reported %s", digest, events[3].Digest)
 	}
 	wantRecorded(t, imageFiles(t, spec.Target, nil),
 		"apt-get update", "apt-get install -y --no-install-recommends -o Dir::Cache::Archives=/var/cache/apt/imagehub/ -o APT::Keep-Downloaded-Packages=true curl",
