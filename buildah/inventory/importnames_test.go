@@ -108,3 +108,39 @@ func TestImportNamesBounded(t *testing.T) {
 		t.Errorf("a file over the limit: %q, %q, %v; want no names and a note", got, notes, err)
 	}
 }
+
+// TestLookPath finds python3 as the image's shell would, through links
+// that stay in the image, never through one that leads out.
+func TestLookPath(t *testing.T) {
+	root := newRoot(t)
+	files(t, root, map[string]string{
+		"/usr/bin/python3.11":     "#!",
+		"/usr/bin/python3":        "->python3.11",
+		"/opt/conda/bin/python3":  "->/usr/bin/python3",
+		"/bad/bin/python3":        "->../../../../../usr/bin/python3.11",
+		"/noexec/bin/python3":     "x",
+		"/escape/bin/python3":     "->/../../outside-python3",
+		"/usr/local/bin/python3x": "#!",
+	})
+	if err := os.Chmod(filepath.Join(root, "usr/bin/python3.11"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(filepath.Dir(root), "outside-python3")
+	os.WriteFile(outside, []byte("#!"), 0o755)
+	for _, tc := range []struct{ pathEnv, want string }{
+		{"/usr/local/bin:/usr/bin:/bin", "/usr/bin/python3"},
+		{"/opt/conda/bin:/usr/bin", "/opt/conda/bin/python3"},
+		{"/bad/bin", "/bad/bin/python3"}, // ".." stops at the image's root
+		{"/noexec/bin:/escape/bin", ""},
+		{"bin:usr/bin:", ""},
+		{"", ""},
+	} {
+		got, err := LookPath(root, tc.pathEnv, "python3")
+		if err != nil || got != tc.want {
+			t.Errorf("LookPath(%q) = %q, %v; want %q", tc.pathEnv, got, err, tc.want)
+		}
+	}
+	if _, err := LookPath(root, "/usr/bin", "../bin/python3"); err == nil {
+		t.Error("a file name with a slash was looked up")
+	}
+}

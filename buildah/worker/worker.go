@@ -165,6 +165,9 @@ func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log 
 		fmt.Fprintf(log, "imagehub: recording the layer cache's use: %s\n", workerspec.Reason(err))
 	}
 	listed = listPackages(store, imageID, log, events)
+	if err := smokeTest(ctx, store, env, spec, imageID, log); err != nil {
+		return "", false, err
+	}
 	events(workerspec.Event{Phase: workerspec.PhasePushing})
 	digest, err = pushImage(ctx, store, env, imageID, target, env.systemContext(target, spec.Insecure), log)
 	return digest, listed, err
@@ -383,48 +386,28 @@ func buildImage(ctx context.Context, store storage.Store, env *buildEnv, p build
 	return id, err
 }
 
-// buildOptions are the buildah options every build of this service uses.
-// Each RUN step runs under runc (OCI isolation) in its own PID, IPC, mount,
-// UTS and user namespaces, with container root mapped to subordinate ids
-// (never the server's uid), and in the build's own network namespace (see
-// network.go) with slirp's DNS. RUN steps see an empty /sys: sysfs cannot be
-// mounted in a user namespace that does not own the network namespace. Then
-// the process's own resource limits, the build's secrets (the package
-// mirrors' credentials), the build's signature policy, and every message
-// into the log.
+// buildOptions are the buildah options every build of this service uses:
+// RUN steps isolated as runIsolation says, the build's signature policy,
+// and every message into the log.
 func buildOptions(env *buildEnv, p buildParams) define.BuildOptions {
-	isolation := define.IsolationOCI
-	if unshare.IsRootless() {
-		isolation = define.IsolationOCIRootless
-	}
-	namespaces := define.NamespaceOptions{{Name: string(specs.UserNamespace)}}
-	network := define.NetworkDisabled // a base image build has no RUN step
-	if env.netns != "" {
-		namespaces = append(namespaces, define.NamespaceOption{Name: string(specs.NetworkNamespace), Path: env.netns})
-		network = define.NetworkEnabled
-	}
+	iso := runIsolation(env, p.limits, p.secrets)
 	return define.BuildOptions{
-		ContextDirectory:    env.contextDir,
-		PullPolicy:          define.PullIfNewer,
-		Isolation:           isolation,
-		Runtime:             "runc",
-		RuntimeArgs:         []string{"--root", env.runcRoot},
-		Output:              p.output,
-		Out:                 p.log,
-		Err:                 p.log,
-		ReportWriter:        p.log,
-		SystemContext:       p.pull,
-		SignaturePolicyPath: env.policyPath,
-		CommonBuildOpts: &define.CommonBuildOptions{
-			Ulimit:     processUlimits(p.limits.Processes),
-			DNSServers: []string{slirpDNS},
-			Memory:     memoryLimit(p.limits),
-			Secrets:    p.secrets,
-		},
-		NamespaceOptions:        namespaces,
-		IDMappingOptions:        &define.IDMappingOptions{UIDMap: env.uids, GIDMap: env.gids},
-		TransientMounts:         []string{env.emptySys + ":/sys:ro"},
-		ConfigureNetwork:        network,
+		ContextDirectory:        env.contextDir,
+		PullPolicy:              define.PullIfNewer,
+		Isolation:               iso.kind,
+		Runtime:                 "runc",
+		RuntimeArgs:             []string{"--root", env.runcRoot},
+		Output:                  p.output,
+		Out:                     p.log,
+		Err:                     p.log,
+		ReportWriter:            p.log,
+		SystemContext:           p.pull,
+		SignaturePolicyPath:     env.policyPath,
+		CommonBuildOpts:         iso.common,
+		NamespaceOptions:        iso.namespaces,
+		IDMappingOptions:        iso.ids,
+		TransientMounts:         []string{iso.sysMount},
+		ConfigureNetwork:        iso.network,
 		NetworkInterface:        noNetwork{},
 		OutputFormat:            define.OCIv1ImageManifest,
 		Layers:                  p.layers,
@@ -434,6 +417,49 @@ func buildOptions(env *buildEnv, p buildParams) define.BuildOptions {
 		MaxPullPushRetries:      registryRetries,
 		PullPushRetryDelay:      registryRetryDelay,
 	}
+}
+
+// isolation is how a build's RUN steps run, and its smoke test
+// (smoke.go): under runc (OCI isolation) in their own PID, IPC, mount, UTS
+// and user namespaces, with container root mapped to subordinate ids
+// (never the server's uid), and in the build's own network namespace (see
+// network.go) with slirp's DNS. They see an empty /sys: sysfs cannot be
+// mounted in a user namespace that does not own the network namespace.
+// Then the process's own resource limits and the build's secrets (the
+// package mirrors' credentials).
+type isolation struct {
+	kind       define.Isolation
+	namespaces define.NamespaceOptions
+	network    define.NetworkConfigurationPolicy
+	ids        *define.IDMappingOptions
+	common     *define.CommonBuildOptions
+	// sysMount mounts the empty /sys, as buildah's volume option.
+	sysMount string
+}
+
+// runIsolation is the isolation of a build's RUN steps.
+func runIsolation(env *buildEnv, limits workerspec.Limits, secrets []string) isolation {
+	iso := isolation{
+		kind:       define.IsolationOCI,
+		namespaces: define.NamespaceOptions{{Name: string(specs.UserNamespace)}},
+		network:    define.NetworkDisabled, // a base image build has no RUN step
+		ids:        &define.IDMappingOptions{UIDMap: env.uids, GIDMap: env.gids},
+		common: &define.CommonBuildOptions{
+			Ulimit:     processUlimits(limits.Processes),
+			DNSServers: []string{slirpDNS},
+			Memory:     memoryLimit(limits),
+			Secrets:    secrets,
+		},
+		sysMount: env.emptySys + ":/sys:ro",
+	}
+	if unshare.IsRootless() {
+		iso.kind = define.IsolationOCIRootless
+	}
+	if env.netns != "" {
+		iso.namespaces = append(iso.namespaces, define.NamespaceOption{Name: string(specs.NetworkNamespace), Path: env.netns})
+		iso.network = define.NetworkEnabled
+	}
+	return iso
 }
 
 // runUser is the user whose subordinate ids (/etc/subuid, /etc/subgid) RUN
