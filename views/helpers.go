@@ -346,3 +346,11 @@ func plural(n int, unit string) string {
 	}
 	return strconv.Itoa(n) + " " + unit + "s"
 }
+
+// onOff says whether a setting is on.
+func onOff(on bool) string {
+	if on {
+		return "On"
+	}
+	return "Off"
+}
