@@ -76,7 +76,7 @@ func TestWorkerSmokeTest(t *testing.T) {
 		}
 	})
 
-	t.Run("a broken import fails the build, naming it", func(t *testing.T) {
+	t.Run("a broken import fails the build and names it", func(t *testing.T) {
 		rec, log, spec, err := build(t, 302, []string{"pyyaml", "imagehub-broken"}, false)
 		want := "smoke test failed: imagehub-broken: import imagehub_broken: ImportError: broken on purpose"
 		if err == nil || err.Error() != want {
