@@ -47,8 +47,10 @@ const (
 // written by somebody else and is built and pushed over. Otherwise it
 // reads the base image's user, generates the Containerfile, builds it with
 // buildah (RUN steps isolated under runc in a network of the build's own, see
-// buildOptions and network.go; a layer cache shared by all builds
-// in spec.Storage) and pushes the result, calling events at each phase.
+// runIsolation and network.go; a layer cache shared by all builds
+// in spec.Storage), lists the built image's packages, smoke-tests it
+// (smoke.go; a failure ends the build before the push) and pushes the
+// result, calling events at each phase.
 //
 // Everything a person should see goes to log: the Containerfile, the build
 // steps with their output, and the push. Credentials never do: they go to
@@ -119,7 +121,7 @@ func run(ctx context.Context, spec workerspec.Spec, log io.Writer, events func(w
 
 // buildAndPush does the work of a build that is not up to date: it builds,
 // lists the built image's packages (listPackages; listed says whether it
-// could) and pushes.
+// could), smoke-tests the image (smokeTest) and pushes.
 func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log io.Writer, events func(workerspec.Event)) (digest string, listed bool, err error) {
 	env, err := enterBuildEnv(spec, log)
 	if err != nil {
