@@ -145,8 +145,11 @@ func jsonReason(err error, size int) string {
 // for "Must be …": by its kind, so that a named type (store.Role,
 // store.TokenScope) is a string as its kind says.
 func jsonKind(t reflect.Type) string {
-	if t == reflect.TypeFor[time.Time]() {
+	switch t {
+	case reflect.TypeFor[time.Time]():
 		return "a time such as 2030-01-31T00:00:00Z"
+	case reflect.TypeFor[store.Toggle]():
+		return "true or false"
 	}
 	switch t.Kind() {
 	case reflect.Pointer:

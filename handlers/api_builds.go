@@ -19,6 +19,7 @@ func recipeTargets(r *store.Recipe) map[string]any {
 		"apt":        &r.Apt,
 		"conda":      &r.Conda,
 		"pip":        &r.Pip,
+		"smokeTest":  &r.SmokeTest,
 	}
 }
 

@@ -31,6 +31,7 @@ func imageFormValues(c echo.Context) (views.ImageValues, error) {
 		Apt:           form.Get("apt"),
 		Conda:         form.Get("conda"),
 		Pip:           form.Get("pip"),
+		NoSmokeTest:   form.Get("smokeTest") == "",
 	}, nil
 }
 

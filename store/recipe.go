@@ -1,6 +1,9 @@
 package store
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Recipe is what a custom image is built from: a base image and three package
 // lists, each kept as the text the administrator typed (one package a line), so
@@ -11,6 +14,33 @@ type Recipe struct {
 	Apt        string `json:"apt,omitempty"`
 	Conda      string `json:"conda,omitempty"`
 	Pip        string `json:"pip,omitempty"`
+	// SmokeTest runs the built image's smoke test (pip check and the pip
+	// packages' imports) before it is pushed; on unless turned off.
+	SmokeTest Toggle `json:"smokeTest"`
+}
+
+// Toggle is a setting that is on unless it is turned off: its zero value
+// is on, so that a recipe saved before the setting existed has it on. In
+// JSON it is true or false; null or absent is on.
+type Toggle struct{ off bool }
+
+// NewToggle is a toggle that is on or off.
+func NewToggle(on bool) Toggle { return Toggle{off: !on} }
+
+// On reports whether the toggle is on.
+func (t Toggle) On() bool { return !t.off }
+
+// MarshalJSON writes the toggle as true or false.
+func (t Toggle) MarshalJSON() ([]byte, error) { return json.Marshal(t.On()) }
+
+// UnmarshalJSON reads true, false or null (on).
+func (t *Toggle) UnmarshalJSON(data []byte) error {
+	var on *bool
+	if err := json.Unmarshal(data, &on); err != nil {
+		return err
+	}
+	t.off = on != nil && !*on
+	return nil
 }
 
 // BuildStatus is where a build is in its life: queued → running → pushing →

@@ -390,3 +390,11 @@ func buildingText(b *store.Build) string {
 	}
 	return "building…"
 }
+
+// onOff says whether a setting is on.
+func onOff(on bool) string {
+	if on {
+		return "On"
+	}
+	return "Off"
+}

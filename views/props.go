@@ -129,11 +129,13 @@ type ImageValues struct {
 	Apt       string
 	Conda     string
 	Pip       string
+	// NoSmokeTest turns the recipe's smoke test off; a new form has it on.
+	NoSmokeTest bool
 }
 
 // RecipeOf returns the recipe typed into the form.
 func (v ImageValues) RecipeOf() store.Recipe {
-	r := store.Recipe{BaseImage: v.BaseImage, Apt: v.Apt, Conda: v.Conda, Pip: v.Pip}
+	r := store.Recipe{BaseImage: v.BaseImage, Apt: v.Apt, Conda: v.Conda, Pip: v.Pip, SmokeTest: store.NewToggle(!v.NoSmokeTest)}
 	if v.UsePullSecret {
 		r.PullSecret = v.PullSecret
 	}
@@ -143,7 +145,7 @@ func (v ImageValues) RecipeOf() store.Recipe {
 // RecipeValues fills the recipe fields of the form from a recipe.
 func RecipeValues(r store.Recipe) ImageValues {
 	return ImageValues{
-		BaseImage: r.BaseImage, Apt: r.Apt, Conda: r.Conda, Pip: r.Pip,
+		BaseImage: r.BaseImage, Apt: r.Apt, Conda: r.Conda, Pip: r.Pip, NoSmokeTest: !r.SmokeTest.On(),
 		UsePullSecret: r.PullSecret != "", PullSecret: r.PullSecret,
 	}
 }

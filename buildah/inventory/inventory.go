@@ -55,6 +55,18 @@ type Result struct {
 	Packages []store.Package
 	// Notes say what was left out and why, for the build's log.
 	Notes []string
+	// Distributions are the metadata folders of the Python packages
+	// listed (the .dist-info or .egg-info folder of each that has one):
+	// where ImportNames reads what they install.
+	Distributions []Distribution
+}
+
+// Distribution is where a Python package of a list keeps its metadata.
+type Distribution struct {
+	// Name is the package's name, as its metadata says.
+	Name string
+	// Dir is its .dist-info or .egg-info folder, a path in the image.
+	Dir string
 }
 
 // Read reads the packages installed in the root file system at root (an

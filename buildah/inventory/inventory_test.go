@@ -124,6 +124,15 @@ func TestReadAnImage(t *testing.T) {
 	if len(res.Notes) != 0 {
 		t.Errorf("notes: %v", res.Notes)
 	}
+	// The metadata folders of the packages listed, the first of each name:
+	// no lone .egg-info file, no folder of conda's.
+	wantDists := []Distribution{
+		{"rich", "/opt/conda/lib/python3.11/site-packages/rich-13.0.dist-info"},
+		{"PyYAML", "/usr/local/lib/python3.11/dist-packages/PyYAML-6.0.2.dist-info"},
+	}
+	if !slices.Equal(res.Distributions, wantDists) {
+		t.Errorf("distributions:\n got %v\nwant %v", res.Distributions, wantDists)
+	}
 }
 
 // TestReadAnImageWithoutPackageManagers: none is no error, and a list.

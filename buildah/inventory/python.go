@@ -85,7 +85,16 @@ func (rd *reader) distribution(meta string) error {
 		return rd.skip(err)
 	}
 	name, version := metadataNameVersion(data)
-	return rd.add(store.Package{Manager: store.ManagerPip, Name: name, Version: version}, meta)
+	p := store.Package{Manager: store.ManagerPip, Name: name, Version: version}
+	first := !rd.seen[key{p.Manager, p.Name}]
+	if err := rd.add(p, meta); err != nil {
+		return err
+	}
+	kept := first && rd.seen[key{p.Manager, p.Name}]
+	if base := path.Base(meta); kept && (base == "METADATA" || base == "PKG-INFO") { // a folder, not a lone .egg-info file
+		rd.res.Distributions = append(rd.res.Distributions, Distribution{Name: name, Dir: path.Dir(meta)})
+	}
+	return nil
 }
 
 // metadataNameVersion reads the Name and Version headers of Python's core

@@ -475,10 +475,11 @@ func (q *Queue) execute(ctx context.Context, a *activeBuild, b *store.Build, log
 	return q.follow(ctx, a, b, job, log)
 }
 
-// workerSpec turns a build into what its worker needs: the parsed recipe,
-// the normalised base image, the credentials of its pull secret, the digest
-// recorded for its target, the image's owner (whose package caches it uses)
-// and the package mirrors in effect now.
+// workerSpec turns a build into what its worker needs: the parsed recipe
+// (with its smoke test on or off), the normalised base image, the
+// credentials of its pull secret, the digest recorded for its target, the
+// image's owner (whose package caches it uses) and the package mirrors in
+// effect now.
 func (q *Queue) workerSpec(ctx context.Context, b *store.Build) (workerspec.Spec, error) {
 	pkgs, err := recipe.Parse(recipe.Text{BaseImage: b.Recipe.BaseImage, Apt: b.Recipe.Apt, Conda: b.Recipe.Conda, Pip: b.Recipe.Pip})
 	if err != nil {
@@ -492,6 +493,7 @@ func (q *Queue) workerSpec(ctx context.Context, b *store.Build) (workerspec.Spec
 		BuildID: b.ID, Storage: q.cfg.Storage, TmpDir: q.tmpDir(b.ID), BaseImage: base, Packages: pkgs,
 		Target: b.TargetImage, PushAuth: q.cfg.PushAuth, Insecure: q.cfg.Insecure,
 		AllowCIDRs: q.cfg.AllowCIDRs, Limits: q.cfg.Limits, PackageCache: q.cfg.PackageCache,
+		SkipSmokeTest: !b.Recipe.SmokeTest.On(),
 	}
 	img, err := q.cfg.Store.FindImage(ctx, b.Image)
 	if err != nil {

@@ -43,6 +43,36 @@ func ValidatePipLine(line string) string {
 	return p.requirement()
 }
 
+// PipName is the project name of an accepted pip line, normalised as PEP
+// 503 says (lower case, each run of "-", "_" and "." one "-"), so that
+// "PyYAML", "pyyaml" and "py_yaml" name one project: "pyyaml" for
+// "PyYAML[extra]>=6; python_version>'3'".
+func PipName(line string) string {
+	i := 0
+	for i < len(line) && (isAlnum(line[i]) || strings.IndexByte("._-", line[i]) >= 0) {
+		i++
+	}
+	return NormalizePipName(line[:i])
+}
+
+// NormalizePipName is a Python project's name as PEP 503 compares names.
+func NormalizePipName(name string) string {
+	var b strings.Builder
+	sep := false
+	for _, c := range []byte(strings.ToLower(name)) {
+		if strings.IndexByte("._-", c) >= 0 {
+			sep = true
+			continue
+		}
+		if sep && b.Len() > 0 {
+			b.WriteByte('-')
+		}
+		sep = false
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
 // pipParser is a small recursive-descent parser for a PEP 508 requirement
 // without a URL.
 type pipParser struct {

@@ -33,6 +33,7 @@ import (
 //   - a cold build of a second image with the same packages, in a new
 //     store sharing the package cache, fetches no .deb at all (apt says
 //     "0 B" and the mirror sees no request for one) and no wheel;
+//   - the smoke test imports the wheel's module, named by its RECORD;
 //   - each build lists the image's packages: its apt packages are exactly
 //     those the image's dpkg status says are installed, with their
 //     versions, the wheels are among its pip packages, and a rebuild that
@@ -86,7 +87,10 @@ func TestWorkerDebianPackages(t *testing.T) {
 		t.Fatalf("the mirrors were not used: .deb %v, index %d, wheel %d\n%s", debs, indexGets, wheelGets, log)
 	}
 	for _, want := range []string{"imagehub: APT mirror http://" + addr + " (with credentials for " + addr + ")",
-		"--mount=type=cache,id=team/" + base[:strings.LastIndex(base, ":")] + "/apt,"} {
+		"--mount=type=cache,id=team/" + base[:strings.LastIndex(base, ":")] + "/apt,",
+		// The smoke test imports the wheel's module, named by its RECORD
+		// (the wheel has no top_level.txt).
+		"imagehub smoke: import imagehub-probe: imagehub_probe\n", "imagehub: smoke test passed\n"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the log lacks %q:\n%s", want, log)
 		}

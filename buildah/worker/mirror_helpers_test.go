@@ -18,15 +18,15 @@ import (
 	"imagehub/buildah/workerspec"
 )
 
-// testWheel builds a minimal pure-Python wheel: a package whose module holds
-// VALUE, with METADATA, WHEEL and a RECORD of sha256 hashes. It returns the
-// file name and the bytes.
-func testWheel(t *testing.T, project, version, value string) (string, []byte) {
+// testWheelSource builds a minimal pure-Python wheel: a package whose
+// __init__.py is source, with METADATA, WHEEL and a RECORD of sha256
+// hashes. It returns the file name and the bytes.
+func testWheelSource(t *testing.T, project, version, source string) (string, []byte) {
 	t.Helper()
 	module := strings.ReplaceAll(project, "-", "_")
 	distInfo := module + "-" + version + ".dist-info"
 	files := []struct{ name, content string }{
-		{module + "/__init__.py", "VALUE = " + fmt.Sprintf("%q", value) + "\n"},
+		{module + "/__init__.py", source},
 		{distInfo + "/METADATA", "Metadata-Version: 2.1\nName: " + project + "\nVersion: " + version + "\n"},
 		{distInfo + "/WHEEL", "Wheel-Version: 1.0\nGenerator: imagehub-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
 	}
@@ -89,7 +89,12 @@ func newMirrorServer(username, password string) *mirrorServer {
 
 // addWheel serves a wheel of project.
 func (m *mirrorServer) addWheel(t *testing.T, project, version, value string) {
-	file, data := testWheel(t, project, version, value)
+	m.addWheelSource(t, project, version, "VALUE = "+fmt.Sprintf("%q", value)+"\n")
+}
+
+// addWheelSource serves a wheel of project whose __init__.py is source.
+func (m *mirrorServer) addWheelSource(t *testing.T, project, version, source string) {
+	file, data := testWheelSource(t, project, version, source)
 	m.wheels[project] = struct {
 		file string
 		data []byte

@@ -47,9 +47,11 @@ const (
 // written by somebody else and is built and pushed over. Otherwise it
 // reads the base image's user, generates the Containerfile, builds it with
 // buildah (RUN steps isolated under runc in a network of the build's own, see
-// buildOptions and network.go; a layer cache shared by all builds
-// in spec.Storage) and pushes the result, calling events at each phase and
-// at each step of the Containerfile (progress.go).
+// runIsolation and network.go; a layer cache shared by all builds
+// in spec.Storage), lists the built image's packages, smoke-tests it
+// (smoke.go; a failure ends the build before the push) and pushes the
+// result, calling events at each phase and at each step of the
+// Containerfile (progress.go).
 //
 // Everything a person should see goes to log: the Containerfile, the build
 // steps with their output, and the push. Credentials never do: they go to
@@ -157,7 +159,7 @@ func baseMoved(ctx context.Context, spec workerspec.Spec, target string, log io.
 
 // buildAndPush does the work of a build that is not up to date: it builds,
 // lists the built image's packages (listPackages; listed says whether it
-// could) and pushes.
+// could), smoke-tests the image (smokeTest) and pushes.
 func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log io.Writer, events func(workerspec.Event)) (digest string, listed bool, err error) {
 	env, err := enterBuildEnv(spec, log)
 	if err != nil {
@@ -214,7 +216,6 @@ func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log 
 	if err := network.Wait(); err != nil {
 		return "", false, err
 	}
-	go network.Close() // no RUN step is left: it ends during the push
 	if err != nil {
 		return "", false, buildError(err, text, tail.lastLine())
 	}
@@ -222,6 +223,10 @@ func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log 
 		fmt.Fprintf(log, "imagehub: recording the layer cache's use: %s\n", workerspec.Reason(err))
 	}
 	listed = listPackages(store, imageID, log, events)
+	if err := smokeTest(ctx, store, env, spec, imageID, log); err != nil {
+		return "", false, err
+	}
+	go network.Close() // no RUN step nor smoke test is left: it ends during the push
 	events(workerspec.Event{Phase: workerspec.PhasePushing})
 	digest, err = pushImage(ctx, store, env, imageID, target, env.systemContext(target, spec.Insecure), log)
 	return digest, listed, err
@@ -451,52 +456,34 @@ func buildImage(ctx context.Context, store storage.Store, env *buildEnv, p build
 	return id, err
 }
 
-// buildOptions are the buildah options every build of this service uses.
-// Each RUN step runs under runc (OCI isolation) in its own PID, IPC, mount,
-// UTS and user namespaces, with container root mapped to subordinate ids
-// (never the server's uid), and in the build's own network namespace (see
-// network.go) with slirp's DNS, once that is ready: buildah's step log
-// (stepLog) holds each RUN step until then. RUN steps see an empty /sys:
-// sysfs cannot be mounted in a user namespace that does not own the network
-// namespace. Then the process's own resource limits, the build's secrets
-// (the package mirrors' credentials), the build's signature policy, and
-// every message into the log.
+// buildOptions are the buildah options every build of this service uses:
+// RUN steps isolated as runIsolation says, once the build's network is
+// ready (buildah's step log, stepLog, holds each RUN step until then), the
+// build's signature policy, and every message into the log.
 func buildOptions(env *buildEnv, p buildParams) define.BuildOptions {
-	isolation := define.IsolationOCI
-	if unshare.IsRootless() {
-		isolation = define.IsolationOCIRootless
-	}
-	namespaces := define.NamespaceOptions{{Name: string(specs.UserNamespace)}}
-	network := define.NetworkDisabled // a base image build has no RUN step
+	iso := runIsolation(env, p.limits, p.secrets)
 	var logSteps func(string, ...any) // buildah's own step log
 	if env.netns != "" {
-		namespaces = append(namespaces, define.NamespaceOption{Name: string(specs.NetworkNamespace), Path: env.netns})
-		network = define.NetworkEnabled
 		logSteps = newStepLog(p.log, p.text, env.awaitNetwork).log
 	}
 	return define.BuildOptions{
-		ContextDirectory:    env.contextDir,
-		PullPolicy:          define.PullIfNewer,
-		Isolation:           isolation,
-		Runtime:             "runc",
-		RuntimeArgs:         []string{"--root", env.runcRoot},
-		Output:              p.output,
-		Out:                 p.log,
-		Err:                 p.log,
-		Log:                 logSteps,
-		ReportWriter:        p.log,
-		SystemContext:       p.pull,
-		SignaturePolicyPath: env.policyPath,
-		CommonBuildOpts: &define.CommonBuildOptions{
-			Ulimit:     processUlimits(p.limits.Processes),
-			DNSServers: []string{slirpDNS},
-			Memory:     memoryLimit(p.limits),
-			Secrets:    p.secrets,
-		},
-		NamespaceOptions:        namespaces,
-		IDMappingOptions:        &define.IDMappingOptions{UIDMap: env.uids, GIDMap: env.gids},
-		TransientMounts:         []string{env.emptySys + ":/sys:ro"},
-		ConfigureNetwork:        network,
+		ContextDirectory:        env.contextDir,
+		PullPolicy:              define.PullIfNewer,
+		Isolation:               iso.kind,
+		Runtime:                 "runc",
+		RuntimeArgs:             []string{"--root", env.runcRoot},
+		Output:                  p.output,
+		Out:                     p.log,
+		Err:                     p.log,
+		Log:                     logSteps,
+		ReportWriter:            p.log,
+		SystemContext:           p.pull,
+		SignaturePolicyPath:     env.policyPath,
+		CommonBuildOpts:         iso.common,
+		NamespaceOptions:        iso.namespaces,
+		IDMappingOptions:        iso.ids,
+		TransientMounts:         []string{iso.sysMount},
+		ConfigureNetwork:        iso.network,
 		NetworkInterface:        noNetwork{},
 		OutputFormat:            define.OCIv1ImageManifest,
 		Layers:                  p.layers,
@@ -506,6 +493,49 @@ func buildOptions(env *buildEnv, p buildParams) define.BuildOptions {
 		MaxPullPushRetries:      registryRetries,
 		PullPushRetryDelay:      registryRetryDelay,
 	}
+}
+
+// isolation is how a build's RUN steps run, and its smoke test
+// (smoke.go): under runc (OCI isolation) in their own PID, IPC, mount, UTS
+// and user namespaces, with container root mapped to subordinate ids
+// (never the server's uid), and in the build's own network namespace (see
+// network.go) with slirp's DNS. They see an empty /sys: sysfs cannot be
+// mounted in a user namespace that does not own the network namespace.
+// Then the process's own resource limits and the build's secrets (the
+// package mirrors' credentials).
+type isolation struct {
+	kind       define.Isolation
+	namespaces define.NamespaceOptions
+	network    define.NetworkConfigurationPolicy
+	ids        *define.IDMappingOptions
+	common     *define.CommonBuildOptions
+	// sysMount mounts the empty /sys, as buildah's volume option.
+	sysMount string
+}
+
+// runIsolation is the isolation of a build's RUN steps.
+func runIsolation(env *buildEnv, limits workerspec.Limits, secrets []string) isolation {
+	iso := isolation{
+		kind:       define.IsolationOCI,
+		namespaces: define.NamespaceOptions{{Name: string(specs.UserNamespace)}},
+		network:    define.NetworkDisabled, // a base image build has no RUN step
+		ids:        &define.IDMappingOptions{UIDMap: env.uids, GIDMap: env.gids},
+		common: &define.CommonBuildOptions{
+			Ulimit:     processUlimits(limits.Processes),
+			DNSServers: []string{slirpDNS},
+			Memory:     memoryLimit(limits),
+			Secrets:    secrets,
+		},
+		sysMount: env.emptySys + ":/sys:ro",
+	}
+	if unshare.IsRootless() {
+		iso.kind = define.IsolationOCIRootless
+	}
+	if env.netns != "" {
+		iso.namespaces = append(iso.namespaces, define.NamespaceOption{Name: string(specs.NetworkNamespace), Path: env.netns})
+		iso.network = define.NetworkEnabled
+	}
+	return iso
 }
 
 // runUser is the user whose subordinate ids (/etc/subuid, /etc/subgid) RUN

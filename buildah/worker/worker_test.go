@@ -70,6 +70,10 @@ func TestWorkerBuildsPushesAndIsThenUpToDate(t *testing.T) {
 	if !strings.Contains(log, "imagehub: the image holds 0 apt, 0 pip and 0 conda packages") {
 		t.Errorf("the log does not say what the image holds:\n%s", log)
 	}
+	// Nor Python: the smoke test says it skips its Python part.
+	if !strings.Contains(log, "imagehub: smoke test: the image has no python3 on its PATH, so its Python part (pip check, imports) is skipped") {
+		t.Errorf("the log does not say that the smoke test skipped Python:\n%s", log)
+	}
 	pinned := strings.TrimSuffix(base, ":base") + "@" + baseDigest // the base as inspected
 	for _, want := range []string{"Containerfile:", "FROM " + pinned + "\n", "USER 1000", "Pushed " + spec.Target + "@" + done.Digest} {
 		if !strings.Contains(log, want) {

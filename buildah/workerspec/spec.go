@@ -65,6 +65,9 @@ type Spec struct {
 	PackageCache string `json:"packageCache,omitempty"`
 	// Mirrors are the package mirrors RUN steps fetch from.
 	Mirrors Mirrors `json:"mirrors"`
+	// SkipSmokeTest turns off the smoke test of the built image (the
+	// recipe's "smokeTest": false).
+	SkipSmokeTest bool `json:"skipSmokeTest,omitempty"`
 }
 
 // Mirrors are the package mirrors of a build (empty: the sources the base
