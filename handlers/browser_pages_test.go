@@ -3,6 +3,8 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -32,7 +34,7 @@ func TestBrowserEveryPage(t *testing.T) {
 		}
 	}
 	signedIn := ""
-	for _, v := range visits {
+	for i, v := range visits {
 		if v.As != signedIn {
 			if signedIn != "" {
 				do("sign out "+signedIn,
@@ -71,7 +73,23 @@ func TestBrowserEveryPage(t *testing.T) {
 		}
 		do(v.Name, append(actions, loaded())...)
 		checkAccessibility(t, ctx, v.Name)
+		if keepArtifacts() {
+			shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(t.ArtifactDir(), fmt.Sprintf("%02d %s.png", i, v.Name)), shot, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
+}
+
+// keepArtifacts tells whether go test was given -artifacts: then the test
+// keeps a picture of every page it visits, to be looked at.
+func keepArtifacts() bool {
+	f := flag.Lookup("test.artifacts")
+	return f != nil && f.Value.String() == "true"
 }
 
 // jsString is s as a JavaScript string literal (encoding/json escapes what
