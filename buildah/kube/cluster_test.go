@@ -140,8 +140,12 @@ func TestJobsOnRealCluster(t *testing.T) {
 			PushAuth: &remote.Auth{Username: "push", Password: "secret"}}
 	}
 
+	// The queue's builds are numbered from 1; the runner's own cases use
+	// 101 and up, so that their Jobs' names do not meet.
+	t.Run("through the queue", func(t *testing.T) { testThroughQueue(t, r) })
+
 	t.Run("success", func(t *testing.T) {
-		job, err := r.Start(ctx, spec(1, "ok"), t.TempDir())
+		job, err := r.Start(ctx, spec(101, "ok"), t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,13 +161,13 @@ func TestJobsOnRealCluster(t *testing.T) {
 			strings.Contains(res.log, workerspec.LogEventMarker) || strings.Contains(res.log, "/var/lib/imagehub-build") {
 			t.Errorf("log:\n%s", res.log)
 		}
-		if _, err := c.Client.CoreV1().Secrets(testNamespace).Get(ctx, jobName(1), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		if _, err := c.Client.CoreV1().Secrets(testNamespace).Get(ctx, jobName(101), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("the Secret of a finished build is still there (%v)", err)
 		}
 	})
 
 	t.Run("failure", func(t *testing.T) {
-		job, err := r.Start(ctx, spec(2, "fail"), t.TempDir())
+		job, err := r.Start(ctx, spec(102, "fail"), t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +181,7 @@ func TestJobsOnRealCluster(t *testing.T) {
 	})
 
 	t.Run("cancel", func(t *testing.T) {
-		job, err := r.Start(ctx, spec(3, "slow"), t.TempDir())
+		job, err := r.Start(ctx, spec(103, "slow"), t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,12 +201,12 @@ func TestJobsOnRealCluster(t *testing.T) {
 		if took > 5*time.Second {
 			t.Errorf("cancelling took %s", took)
 		}
-		waitGone(t, c, 3)
+		waitGone(t, c, 103)
 	})
 
 	t.Run("reap", func(t *testing.T) {
 		// A Job left by a server that crashed: a new runner reaps it.
-		job, err := r.Start(ctx, spec(4, "slow"), t.TempDir())
+		job, err := r.Start(ctx, spec(104, "slow"), t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,10 +215,10 @@ func TestJobsOnRealCluster(t *testing.T) {
 			t.Fatalf("first event %+v", ev)
 		}
 		restarted := &Runner{Client: client, Namespace: testNamespace}
-		if err := restarted.Reap(ctx, 4, t.TempDir()); err != nil {
+		if err := restarted.Reap(ctx, 104, t.TempDir()); err != nil {
 			t.Fatal(err)
 		}
-		waitGone(t, c, 4)
+		waitGone(t, c, 104)
 		for range job.Events() {
 		}
 		if err := job.Wait(); err == nil {

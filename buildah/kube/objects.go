@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/distribution/reference"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -169,6 +170,19 @@ func (r *Runner) resources() corev1.ResourceRequirements {
 		return corev1.ResourceRequirements{}
 	}
 	return corev1.ResourceRequirements{Requests: list, Limits: list.DeepCopy()}
+}
+
+// cacheRepo is the repository of an image's layer cache, beside the image
+// and named after it: a pod's store starts empty, so the worker looks its
+// layers up there and pushes new ones (Spec.CacheRepo). One repository per
+// image keeps the layers of different owners apart, as the store's
+// cache ids do for local builds.
+func cacheRepo(target string) (string, error) {
+	named, err := reference.ParseNormalizedNamed(target)
+	if err != nil {
+		return "", fmt.Errorf("the build's target %q: %w", target, err)
+	}
+	return reference.TrimNamed(named).String() + "-buildcache", nil
 }
 
 // ownedBy makes job the owner of secret, so that the Secret goes with the Job.

@@ -100,8 +100,12 @@ func (r *Runner) token() string {
 func (r *Runner) Start(ctx context.Context, spec workerspec.Spec, dir string) (queue.Job, error) {
 	spec.EventToken = r.token()
 	// The pod has its own store and temporary folder (the Job's volumes),
-	// and no shared package cache.
+	// no shared package cache, and its layer cache in the registry.
 	spec.Storage, spec.TmpDir, spec.PackageCache = workerspec.Storage{}, "", ""
+	var err error
+	if spec.CacheRepo, err = cacheRepo(spec.Target); err != nil {
+		return nil, err
+	}
 	secret, err := r.buildSecret(spec)
 	if err != nil {
 		return nil, err

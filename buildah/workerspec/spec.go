@@ -58,6 +58,12 @@ type Spec struct {
 	PackageCache string `json:"packageCache,omitempty"`
 	// Mirrors are the package mirrors RUN steps fetch from.
 	Mirrors Mirrors `json:"mirrors"`
+	// CacheRepo, when set, is a repository (HOST/PATH/NAME, no tag) that
+	// the build's layers are looked up in and pushed to (buildah's
+	// cache-from and cache-to): the layer cache of workers whose store
+	// starts empty (pods). The push credential is the target's: it is on
+	// the same host.
+	CacheRepo string `json:"cacheRepo,omitempty"`
 	// EventToken, when set, makes the worker send its events as lines of
 	// its log marked with it (LogEventLine) instead of on EventFD: the way
 	// of a worker in a Kubernetes pod.
