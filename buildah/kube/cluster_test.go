@@ -225,6 +225,30 @@ func TestJobsOnRealCluster(t *testing.T) {
 			t.Error("Wait: nil for a reaped Job")
 		}
 	})
+
+	t.Run("sweep", func(t *testing.T) {
+		// A Job whose build the restarted server does not know as running.
+		job, err := r.Start(ctx, spec(105, "slow"), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		go io.Copy(io.Discard, job.Output())
+		if ev := <-job.Events(); ev.Phase != workerspec.PhaseBuilding {
+			t.Fatalf("first event %+v", ev)
+		}
+		restarted := &Runner{Client: client, Namespace: testNamespace}
+		if err := restarted.Sweep(ctx, func(int64) bool { return false }); err != nil {
+			t.Fatal(err)
+		}
+		waitGone(t, c, 105)
+		for range job.Events() {
+		}
+		job.Wait()
+		// The finished Jobs of the cases above stay until their TTL.
+		if _, err := c.Client.BatchV1().Jobs(testNamespace).Get(ctx, jobName(101), metav1.GetOptions{}); err != nil {
+			t.Errorf("a finished Job was swept: %v", err)
+		}
+	})
 }
 
 // waitGone waits until a build's Job, pod and Secret are gone: the garbage

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -131,6 +132,42 @@ func (r *Runner) Start(ctx context.Context, spec workerspec.Spec, dir string) (q
 // server: its Job (with its pod) and its Secret.
 func (r *Runner) Reap(ctx context.Context, buildID int64, dir string) error {
 	return r.deleteBuild(ctx, buildID)
+}
+
+// Sweep deletes the Jobs still running whose build is not running here:
+// whatever started them is gone. Finished Jobs stay until their TTL, for a
+// look with kubectl; Secrets without a Job are deleted too.
+func (r *Runner) Sweep(ctx context.Context, running func(buildID int64) bool) error {
+	jobs, err := r.Client.BatchV1().Jobs(r.Namespace).List(ctx, metav1.ListOptions{LabelSelector: managedSelector})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, job := range jobs.Items {
+		id, err := strconv.ParseInt(job.Labels[BuildLabel], 10, 64)
+		if ended, _ := jobEnded(&job); err != nil || ended || running(id) {
+			continue
+		}
+		if r.Logger != nil {
+			r.Logger.Info("deleting the Job of a build that is not running", "job", job.Name, "build", id)
+		}
+		errs = append(errs, r.deleteBuild(ctx, id))
+	}
+	secrets := r.Client.CoreV1().Secrets(r.Namespace)
+	list, err := secrets.List(ctx, metav1.ListOptions{LabelSelector: managedSelector})
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for _, s := range list.Items {
+		id, err := strconv.ParseInt(s.Labels[BuildLabel], 10, 64)
+		if err != nil || len(s.OwnerReferences) > 0 || running(id) {
+			continue
+		}
+		if err := secrets.Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // deleteBuild deletes a build's Job in the foreground (its pod first) and

@@ -7,9 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -198,5 +200,46 @@ func TestLogLineSplitsEvents(t *testing.T) {
 	}
 	if want := "STEP 1/3\nno newline\n" + string(forged); string(got) != want {
 		t.Errorf("log %q, want %q", got, want)
+	}
+}
+
+// TestSweepDeletesJobsOfNoRunningBuild: at start-up, a running Job whose
+// build is not running goes, with its Secret; the Job of a running build, a
+// finished Job and another Job's Secret stay; a Secret with no Job goes.
+func TestSweepDeletesJobsOfNoRunningBuild(t *testing.T) {
+	client := fake.NewClientset()
+	r := testRunner(client)
+	ctx := context.Background()
+	finished := r.buildJob(3)
+	finished.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
+	for _, job := range []*batchv1.Job{r.buildJob(1), r.buildJob(2), finished} {
+		if _, err := client.BatchV1().Jobs("builds").Create(ctx, job, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id := int64(1); id <= 4; id++ {
+		s, _ := r.buildSecret(workerspec.Spec{BuildID: id})
+		if id <= 3 {
+			s.OwnerReferences = []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: jobName(id), UID: "uid"}}
+		}
+		if _, err := client.CoreV1().Secrets("builds").Create(ctx, s, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Sweep(ctx, func(id int64) bool { return id == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	jobs, _ := client.BatchV1().Jobs("builds").List(ctx, metav1.ListOptions{})
+	secrets, _ := client.CoreV1().Secrets("builds").List(ctx, metav1.ListOptions{})
+	var names []string
+	for _, j := range jobs.Items {
+		names = append(names, "job "+j.Name)
+	}
+	for _, s := range secrets.Items {
+		names = append(names, "secret "+s.Name)
+	}
+	want := "job imagehub-build-1,job imagehub-build-3,secret imagehub-build-1,secret imagehub-build-3"
+	if got := strings.Join(names, ","); got != want {
+		t.Errorf("left %s, want %s", got, want)
 	}
 }

@@ -160,7 +160,7 @@ func (k *Kubelet) sync(ctx context.Context) {
 			k.stopPod(ctx, pod, run)
 		case pod.Spec.NodeName == "":
 			k.bind(ctx, pod)
-		case pod.Spec.NodeName == k.NodeName && run == nil:
+		case pod.Spec.NodeName == k.NodeName && run == nil && !terminal(pod):
 			k.startPod(ctx, pod)
 		case run != nil:
 			k.reportExit(ctx, pod, run)
@@ -187,6 +187,10 @@ func (k *Kubelet) startPod(ctx context.Context, pod *corev1.Pod) {
 	}
 	c := pod.Spec.Containers[0]
 	podDir := filepath.Join(k.dir, string(pod.UID))
+	if err := os.MkdirAll(podDir, 0o700); err != nil {
+		k.failPod(ctx, pod, err.Error())
+		return
+	}
 	mounts, err := k.volumes(ctx, pod, podDir)
 	if apierrors.IsNotFound(err) {
 		return
@@ -441,6 +445,10 @@ func (k *Kubelet) containerLogs(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+func terminal(pod *corev1.Pod) bool {
+	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 }
 
 func firstOf(s []string) string {
