@@ -106,6 +106,10 @@ type Config struct {
 	// Metrics serves GET /metrics to administrators (the Prometheus text
 	// format); nil answers 404 there.
 	Metrics http.Handler
+	// SecretsChanged is called after a pull secret was added or deleted
+	// (the pull secrets' mirror in a cluster, --sync-pull-secrets); nil
+	// calls nothing.
+	SecretsChanged func()
 }
 
 // BuildQueue is what the web layer needs of the build queue: to be told a
@@ -145,6 +149,8 @@ type Server struct {
 	// /metrics (observe.go).
 	requests       RequestObserver
 	metricsHandler http.Handler
+	// secretsChanged is Config.SecretsChanged, never nil.
+	secretsChanged func()
 	// now is the clock of sign-in limits and session expiry; tests move it.
 	now    func() time.Time
 	routes []route
@@ -202,6 +208,10 @@ func New(cfg Config) (*Server, error) {
 		now:        wallClock,
 	}
 	s.requests, s.metricsHandler = cfg.Requests, cfg.Metrics
+	s.secretsChanged = cfg.SecretsChanged
+	if s.secretsChanged == nil {
+		s.secretsChanged = func() {}
+	}
 	if s.requests == nil {
 		s.requests = nopRequests{}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"imagehub/buildah/buildlog"
 	"imagehub/buildah/disk"
+	"imagehub/buildah/kube"
 	"imagehub/buildah/queue"
 	"imagehub/buildah/registry"
 	"imagehub/buildah/remote"
@@ -160,6 +161,9 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if err := a.startPullSecrets(ctx); err != nil {
+		return err
+	}
 	// On the way out, stop the web first, then let the queue record what it
 	// stopped before the store closes.
 	defer func() { cancel(); <-queueDone }()
@@ -205,6 +209,9 @@ type app struct {
 
 	logs  *buildlog.Hub
 	queue *queue.Queue
+	// pullSecrets mirrors the pull secrets into a cluster (kube.go); nil
+	// without --sync-pull-secrets.
+	pullSecrets *kube.PullSecrets
 
 	// metrics are fed by the queue and the web layer (metrics.go).
 	metrics *metrics.Metrics
@@ -465,6 +472,6 @@ func (a *app) server() (*handlers.Server, error) {
 		Builds: a.queue, Logs: a.logs, RegistryPrefix: a.prefix, PushSecret: a.pullSecret, Disk: a.disk,
 		TrustedProxies:     a.cfg.trustedProxies,
 		LogViewersPerBuild: a.cfg.viewersPerBuild, LogViewersPerUser: a.cfg.viewersPerUser,
-		Requests: a.metrics, Metrics: a.metrics.Handler(),
+		Requests: a.metrics, Metrics: a.metrics.Handler(), SecretsChanged: a.secretsChanged(),
 	})
 }
