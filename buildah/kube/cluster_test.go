@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -21,6 +22,7 @@ import (
 	"imagehub/buildah/queue"
 	"imagehub/buildah/remote"
 	"imagehub/buildah/workerspec"
+	"imagehub/store"
 )
 
 // These tests run builds' Jobs through a real API server, etcd, Job
@@ -223,6 +225,29 @@ func TestJobsOnRealCluster(t *testing.T) {
 		}
 		if err := job.Wait(); err == nil {
 			t.Error("Wait: nil for a reaped Job")
+		}
+	})
+
+	t.Run("pull secrets", func(t *testing.T) {
+		// The mirror through the real API server: the type and the data
+		// key are checked there.
+		if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "notebooks"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		st, err := store.Open(filepath.Join(t.TempDir(), "imagehub.db"), make([]byte, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if err := st.CreateSecret(ctx, &store.Secret{Name: "team-pull", RegistryHost: "registry.example", Username: "u", Password: "p"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := NewPullSecrets(c.Client, "notebooks", st, nil).Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s, err := c.Client.CoreV1().Secrets("notebooks").Get(ctx, "team-pull", metav1.GetOptions{})
+		if err != nil || s.Type != corev1.SecretTypeDockerConfigJson {
+			t.Errorf("mirrored: %v, %v", s, err)
 		}
 	})
 
