@@ -34,6 +34,7 @@ const (
 	specFile       = "spec.json"
 	WorkDir        = "/var/lib/imagehub-build"
 	workerName     = "worker"
+	tunDevice      = "/dev/net/tun"
 	workerUID      = 1000
 	terminationSec = 10
 )
@@ -110,6 +111,7 @@ func (r *Runner) buildJob(buildID int64) *batchv1.Job {
 						VolumeMounts: []corev1.VolumeMount{
 							{Name: "spec", MountPath: SpecDir, ReadOnly: true},
 							{Name: "work", MountPath: WorkDir},
+							{Name: "tun", MountPath: tunDevice},
 						},
 					}},
 					Volumes: []corev1.Volume{
@@ -117,6 +119,11 @@ func (r *Runner) buildJob(buildID int64) *batchv1.Job {
 							SecretName: name, DefaultMode: ptr.To[int32](0o440),
 						}}},
 						{Name: "work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+						// slirp4netns gives each build its network through
+						// the node's TUN device.
+						{Name: "tun", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{
+							Path: tunDevice, Type: ptr.To(corev1.HostPathCharDev),
+						}}},
 					},
 				},
 			},

@@ -41,7 +41,8 @@ import (
 //     command that runs instead (a path and arguments of its own), followed
 //     by command[1:] and args;
 //   - volumes: each is a folder of the pod's own; a Secret volume holds the
-//     Secret's keys as files (mode 0400), an emptyDir starts empty;
+//     Secret's keys as files (mode 0400), an emptyDir starts empty; a
+//     hostPath is the host's path itself;
 //   - paths: every argument and environment value that is a volume's
 //     mountPath, or starts with one and a slash, is rewritten to that
 //     volume's folder, since the process sees the machine's file system;
@@ -269,8 +270,13 @@ func (k *Kubelet) volumes(ctx context.Context, pod *corev1.Pod, podDir string) (
 				}
 			}
 		case v.EmptyDir != nil:
+		case v.HostPath != nil:
+			if _, err := os.Stat(v.HostPath.Path); err != nil {
+				return nil, fmt.Errorf("volume %s: %w", v.Name, err)
+			}
+			dirs[v.Name] = v.HostPath.Path
 		default:
-			return nil, fmt.Errorf("volume %s: the test kubelet knows Secrets and emptyDirs only", v.Name)
+			return nil, fmt.Errorf("volume %s: the test kubelet knows Secrets, emptyDirs and host paths only", v.Name)
 		}
 	}
 	return dirs, nil
