@@ -91,7 +91,6 @@ func (r *Runner) buildJob(buildID int64) *batchv1.Job {
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.Namespace, Labels: labels},
 		Spec: batchv1.JobSpec{
 			BackoffLimit:            ptr.To[int32](0),
-			ActiveDeadlineSeconds:   ptr.To(int64(r.Deadline.Seconds())),
 			TTLSecondsAfterFinished: ptr.To(int32(r.ttl().Seconds())),
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
@@ -128,6 +127,9 @@ func (r *Runner) buildJob(buildID int64) *batchv1.Job {
 				},
 			},
 		},
+	}
+	if secs := int64(r.Deadline.Seconds()); secs > 0 {
+		job.Spec.ActiveDeadlineSeconds = &secs
 	}
 	return job
 }
