@@ -442,7 +442,9 @@ func (k *Kubelet) containerLogs(w http.ResponseWriter, r *http.Request) {
 				flusher.Flush()
 			}
 		}
-		if !follow || (exited && len(chunk) == 0) {
+		// What was read with exited set is the whole rest: nothing
+		// writes after the exit.
+		if !follow || exited {
 			return
 		}
 		select {
