@@ -3,7 +3,8 @@
 # storage under that user's home. The container needs user namespaces and
 # /dev/net/tun, e.g. `docker run --security-opt seccomp=unconfined
 # --security-opt apparmor=unconfined --device /dev/net/tun` on hosts that
-# restrict them.
+# restrict them. The user's uid is 1000, the one the Kubernetes runner's build
+# pods run as (buildah/kube/objects.go), and /etc/subuid names it.
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -16,7 +17,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates uidmap runc slirp4netns iptables busybox-static debootstrap \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --create-home --home-dir /var/lib/imagehub --shell /usr/sbin/nologin imagehub \
+ && useradd --system --uid 1000 --user-group --create-home --home-dir /var/lib/imagehub --shell /usr/sbin/nologin imagehub \
  && echo "imagehub:100000:65536" >> /etc/subuid \
  && echo "imagehub:100000:65536" >> /etc/subgid
 COPY --from=build /out/imagehub /usr/local/bin/imagehub

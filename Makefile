@@ -15,13 +15,13 @@ SOAK ?= 5m
 SOAK_TIMEOUT ?= 30m
 
 # The packages with concurrency of their own (the log fan-out, the queue and
-# its runner, the web layer with SSE) run under the race detector.
-RACE_PKGS := ./buildah/buildlog ./buildah/queue ./handlers
+# its runners, the web layer with SSE) run under the race detector.
+RACE_PKGS := ./buildah/buildlog ./buildah/queue ./buildah/kube ./handlers
 # The packages that build images for real (root, buildah, a registry) and the
 # end-to-end tests of the binary; `make unit` leaves them out.
 BUILD_PKGS := ./buildah/worker ./cmd/imagehub
 
-.PHONY: run test unit install build generate check-generated lint bench base-images
+.PHONY: run test unit install build generate check-generated lint bench base-images testcluster
 
 ## run: install what is needed, build, and serve on $(ADDR) with data in $(DATA)
 run: install build
@@ -38,6 +38,10 @@ unit:
 
 install:
 	./.ci/install.sh
+
+## testcluster: build the Kubernetes control plane the Kubernetes runner is tested against (install does)
+testcluster:
+	./deploy/kubernetes/testcluster/build.sh
 
 build:
 	go build -o imagehub ./cmd/imagehub

@@ -6,13 +6,15 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"imagehub/store"
 )
 
 func TestSecretsPage(t *testing.T) {
-	env := newTestEnv(t)
+	var changed atomic.Int32 // the pull secrets' mirror is told of each change
+	env := newTestEnv(t, func(c *Config) { c.SecretsChanged = func() { changed.Add(1) } })
 	admin := env.signIn("admin")
 	doc, _ := admin.getPage("/admin/secrets")
 	if doc.Find(`form#secret-form input[name=password][type=password]`).Length() != 1 {
@@ -21,8 +23,8 @@ func TestSecretsPage(t *testing.T) {
 	res := admin.postForm("/admin/secrets", url.Values{
 		"name": {"registry-a"}, "registryHost": {"registry.example.com"}, "username": {"robot"}, "password": {"s3cret-pass"},
 	})
-	if res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("add secret: %d", res.StatusCode)
+	if res.StatusCode != http.StatusSeeOther || changed.Load() != 1 {
+		t.Fatalf("add secret: %d, %d changes told", res.StatusCode, changed.Load())
 	}
 	res = admin.get("/admin/secrets")
 	body := readAll(t, res.Body)
@@ -45,8 +47,8 @@ func TestSecretsPage(t *testing.T) {
 		t.Errorf("form delete of a secret in use: %d %q", res.StatusCode, doc.Find(".error-message").Text())
 	}
 	env.store.DeleteImage(t.Context(), "private")
-	if res := admin.htmx(http.MethodDelete, "/admin/secrets/registry-a", nil); res.StatusCode != http.StatusOK {
-		t.Errorf("delete: %d", res.StatusCode)
+	if res := admin.htmx(http.MethodDelete, "/admin/secrets/registry-a", nil); res.StatusCode != http.StatusOK || changed.Load() != 2 {
+		t.Errorf("delete: %d, %d changes told (the refused ones are none)", res.StatusCode, changed.Load())
 	}
 }
 

@@ -33,6 +33,7 @@ func (s *Server) apiCreateSecret(c echo.Context) error {
 	if err := s.store.CreateSecret(c.Request().Context(), &sec); err != nil {
 		return err
 	}
+	s.secretsChanged()
 	sec.Password = ""
 	return c.JSON(http.StatusCreated, sec)
 }

@@ -32,6 +32,7 @@ func (s *Server) createSecret(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
+	s.secretsChanged()
 	s.addFlash(c, "Pull secret "+sec.Name+" added.")
 	return seeOther(c, "/admin/secrets")
 }
@@ -43,6 +44,7 @@ func (s *Server) deleteSecret(c echo.Context) error {
 	if err := s.store.DeleteSecret(c.Request().Context(), name); err != nil {
 		return err
 	}
+	s.secretsChanged()
 	return s.deleted(c, "Pull secret "+name+" deleted.", "/admin/secrets")
 }
 

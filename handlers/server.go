@@ -110,6 +110,10 @@ type Config struct {
 	// Metrics serves GET /metrics to administrators (the Prometheus text
 	// format); nil answers 404 there.
 	Metrics http.Handler
+	// SecretsChanged is called after a pull secret was added or deleted
+	// (the pull secrets' mirror in a cluster, --sync-pull-secrets); nil
+	// calls nothing.
+	SecretsChanged func()
 }
 
 // BuildQueue is what the web layer needs of the build queue: to be told a
@@ -155,6 +159,8 @@ type Server struct {
 	// selections keeps the answers of the selection routes
 	// (selection_answers.go).
 	selections selectionAnswers
+	// secretsChanged is Config.SecretsChanged, never nil.
+	secretsChanged func()
 	// now is the clock of sign-in limits and session expiry; tests move it.
 	now    func() time.Time
 	routes []route
@@ -213,6 +219,10 @@ func New(cfg Config) (*Server, error) {
 		now:        wallClock,
 	}
 	s.requests, s.metricsHandler = cfg.Requests, cfg.Metrics
+	s.secretsChanged = cfg.SecretsChanged
+	if s.secretsChanged == nil {
+		s.secretsChanged = func() {}
+	}
 	if s.requests == nil {
 		s.requests = nopRequests{}
 	}

@@ -329,6 +329,11 @@ func (q *Queue) Recover(ctx context.Context) error {
 		}
 		errs = append(errs, q.reap(ctx, b, store.BuildInterrupted, interruptedReason, interruptedLine))
 	}
+	if sw, ok := q.cfg.Runner.(Sweeper); ok {
+		if err := sw.Sweep(ctx, q.isActive); err != nil {
+			errs = append(errs, fmt.Errorf("stopping workers of no running build: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -23,6 +23,14 @@ type Runner interface {
 	Reap(ctx context.Context, buildID int64, dir string) error
 }
 
+// Sweeper is a Runner that can find the workers it started that belong to
+// no running build (a Job left behind when the database was restored, or
+// by a crash before its build was recorded as running) and stop them.
+// Recover calls it after it has reaped the builds it knows.
+type Sweeper interface {
+	Sweep(ctx context.Context, running func(buildID int64) bool) error
+}
+
 // Job is one started worker.
 type Job interface {
 	// Output is the worker's log, its standard output and error combined. It

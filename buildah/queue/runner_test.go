@@ -403,3 +403,40 @@ func TestWorkerEnvIsAllowlisted(t *testing.T) {
 		}
 	}
 }
+
+// sweepingRunner is a fake runner that can sweep (Sweeper): it records
+// what had been reaped when the sweep came, and whether the queue called
+// the recovered build running.
+type sweepingRunner struct {
+	*fakeRunner
+	sweeps        int
+	reapedBefore  []int64
+	leftIsRunning bool
+	left          int64
+}
+
+func (r *sweepingRunner) Sweep(_ context.Context, running func(int64) bool) error {
+	r.sweeps++
+	r.reapedBefore = append([]int64(nil), r.reaped...)
+	r.leftIsRunning = running(r.left)
+	return nil
+}
+
+// TestQueueRecoverSweeps: a runner that can sweep is asked to, once, after
+// the builds left running were reaped, and none of them counts as running.
+func TestQueueRecoverSweeps(t *testing.T) {
+	sw := &sweepingRunner{fakeRunner: newFakeRunner()}
+	e := newQueueEnv(t, func(c *Config) { c.Runner = sw })
+	ctx := context.Background()
+	left := e.queueBuild(t, "left", okRecipe)
+	if err := e.st.StartBuild(ctx, left.ID); err != nil {
+		t.Fatal(err)
+	}
+	sw.left = left.ID
+	if err := e.q.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if sw.sweeps != 1 || fmt.Sprint(sw.reapedBefore) != fmt.Sprint([]int64{left.ID}) || sw.leftIsRunning {
+		t.Errorf("sweeps %d, reaped before %v, the left build running: %v", sw.sweeps, sw.reapedBefore, sw.leftIsRunning)
+	}
+}

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -37,11 +38,12 @@ func Command(ctx context.Context, args []string) int {
 	cleanup := fs.Int64("cleanup", 0, "instead of building, remove the leftover working containers of this build")
 	cleanCache := fs.Bool("clean-cache", false, "instead of building, clean the layer cache up (--cache-size, --keep-recent, --remove-repo)")
 	cacheUsage := fs.Bool("cache-usage", false, "instead of building, measure the layer cache")
+	inPod := fs.Bool("in-pod", false, "a build in a Kubernetes pod (PodMain): the spec file stays (a Secret's), the store is --graph-root, --run-root and --driver, the temporary folder --tmp-dir, and the events are lines of the log")
 	var stg workerspec.Storage
 	fs.StringVar(&stg.GraphRoot, "graph-root", "", "storage graph root (with --cleanup and the cache modes)")
 	fs.StringVar(&stg.RunRoot, "run-root", "", "storage run root (with --cleanup and the cache modes)")
 	fs.StringVar(&stg.Driver, "driver", "", "storage driver (with --cleanup and the cache modes)")
-	tmpDir := fs.String("tmp-dir", "", "the build's temporary folder, removed too (with --cleanup)")
+	tmpDir := fs.String("tmp-dir", "", "the build's temporary folder, removed too (with --cleanup; with --in-pod: where the build works)")
 	var cc workerspec.CacheCleanup
 	fs.Int64Var(&cc.Limit, "cache-size", 0, "bytes the layer cache may take; 0: no limit (with --clean-cache)")
 	fs.DurationVar(&cc.KeepRecent, "keep-recent", 0, "images used this recently stay (with --clean-cache)")
@@ -71,6 +73,9 @@ func Command(ctx context.Context, args []string) int {
 	case *spec == "":
 		fmt.Fprintln(os.Stderr, "build-worker needs --spec, --cleanup, --clean-cache or --cache-usage")
 		return 2
+	case *inPod:
+		unshare.MaybeReexecUsingUserNamespace(false)
+		return PodMain(ctx, *spec, stg, *tmpDir)
 	}
 	if os.Geteuid() != 0 {
 		if err := moveEventFD(eventFDAfterReexec); err != nil {
@@ -108,6 +113,34 @@ type workerFunc func(ctx context.Context, spec workerspec.Spec, log io.Writer, e
 
 func workerMain(ctx context.Context, specPath string, log io.Writer, sink *eventSink, run workerFunc) int {
 	spec, err := workerspec.Read(specPath)
+	return runSpec(ctx, spec, err, log, sink, run)
+}
+
+// PodMain is one build in a Kubernetes pod (the Kubernetes runner's Job):
+// the spec file is a file of the build's Secret on a read-only volume, which
+// goes with the Job, so it is read and left; the store and the temporary
+// folder are the pod's own (its volumes), whatever the spec says; and the
+// events are lines of the log marked with the spec's event token
+// (workerspec.LogEventLine), since the log is all the server follows.
+func PodMain(ctx context.Context, specPath string, st workerspec.Storage, tmpDir string) int {
+	return podMain(ctx, specPath, st, tmpDir, os.Stdout, Run)
+}
+
+func podMain(ctx context.Context, specPath string, st workerspec.Storage, tmpDir string, log io.Writer, run workerFunc) int {
+	spec, err := workerspec.Load(specPath)
+	if err == nil && spec.EventToken == "" {
+		err = errors.New("the worker spec has no event token, which a worker in a pod needs")
+	}
+	if err == nil {
+		spec.Storage, spec.TmpDir = st, tmpDir
+		err = os.MkdirAll(tmpDir, 0o700)
+	}
+	return runSpec(ctx, spec, err, log, &eventSink{w: log, token: spec.EventToken}, run)
+}
+
+// runSpec runs a build from spec, unless reading it failed with err, and
+// reports a failure as a done event.
+func runSpec(ctx context.Context, spec workerspec.Spec, err error, log io.Writer, sink *eventSink, run workerFunc) int {
 	if err == nil {
 		err = run(ctx, spec, log, sink.send)
 	}
@@ -119,10 +152,11 @@ func workerMain(ctx context.Context, specPath string, log io.Writer, sink *event
 }
 
 // eventSink writes events as JSON lines, one whole line per write, from any
-// goroutine.
+// goroutine; with a token, as event lines of the log (workerspec.LogEventLine).
 type eventSink struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu    sync.Mutex
+	w     io.Writer
+	token string
 }
 
 // openEventSink opens file descriptor 3. It is marked close-on-exec at once:
@@ -162,6 +196,10 @@ func moveEventFD(to int) error {
 
 func (s *eventSink) send(ev workerspec.Event) {
 	b, err := json.Marshal(ev)
+	if s.token != "" {
+		b, err = workerspec.LogEventLine(s.token, ev)
+		b = b[:len(b)-1] // the newline comes below
+	}
 	if err != nil {
 		return
 	}

@@ -80,6 +80,48 @@ func TestWorkerMainReportsFailureAsEvent(t *testing.T) {
 	}
 }
 
+// TestPodMainSendsEventsInLog: a worker in a pod leaves its spec file (a
+// Secret's), works in the pod's folders, and sends its events as lines of
+// its log marked with the spec's token.
+func TestPodMainSendsEventsInLog(t *testing.T) {
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "spec.json")
+	if err := workerspec.Write(spec, workerspec.Spec{BuildID: 5, EventToken: "tok", TmpDir: "/srv/not/here"}); err != nil {
+		t.Fatal(err)
+	}
+	st := workerspec.Storage{GraphRoot: filepath.Join(dir, "storage")}
+	var log bytes.Buffer
+	var got workerspec.Spec
+	code := podMain(context.Background(), spec, st, filepath.Join(dir, "tmp"), &log,
+		func(_ context.Context, s workerspec.Spec, log io.Writer, events func(workerspec.Event)) error {
+			got = s
+			io.WriteString(log, "STEP 1/2")
+			events(workerspec.Event{Phase: workerspec.PhasePushing})
+			return errors.New("push refused")
+		})
+	if code != 1 || got.Storage != st || got.TmpDir != filepath.Join(dir, "tmp") {
+		t.Errorf("code %d, storage %+v, tmp %s", code, got.Storage, got.TmpDir)
+	}
+	if _, err := os.Stat(spec); err != nil {
+		t.Errorf("the spec file is gone: %v", err)
+	}
+	var events []workerspec.Event
+	for _, line := range strings.SplitAfter(log.String(), "\n") {
+		if _, ev, ok := workerspec.ParseLogEvent("tok", []byte(line)); ok {
+			events = append(events, ev)
+		}
+	}
+	want := []workerspec.Event{{Phase: workerspec.PhasePushing}, {Phase: workerspec.PhaseDone, Error: "push refused"}}
+	if !reflect.DeepEqual(events, want) {
+		t.Errorf("events %+v in the log %q", events, log.String())
+	}
+
+	os.WriteFile(spec, []byte(`{"buildId":6}`), 0o600)
+	if code := podMain(context.Background(), spec, st, dir, &log, nil); code != 1 {
+		t.Errorf("a spec with no event token: code %d", code)
+	}
+}
+
 // TestLocalRunnerRealBuild runs real workers through the server's runner: one
 // build to its end, and one cancelled in the middle of a RUN step, which must
 // leave no process and no working container behind (the runner removes them

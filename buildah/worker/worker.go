@@ -201,6 +201,10 @@ func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log 
 	if err != nil {
 		return "", false, err
 	}
+	cache, err := cacheRepos(spec.CacheRepo)
+	if err != nil {
+		return "", false, err
+	}
 	tail := newTailWriter(log)
 	imageID, err := buildImage(buildCtx, store, env, buildParams{
 		containerfile: containerfile,
@@ -208,6 +212,7 @@ func buildAndPush(ctx context.Context, spec workerspec.Spec, target string, log 
 		output:        target,
 		pull:          env.systemContext(spec.BaseImage, spec.Insecure),
 		layers:        true,
+		cacheRepos:    cache,
 		suffix:        ContainerSuffix(spec.BuildID),
 		log:           newStepWatcher(tail, events),
 		limits:        spec.Limits,
@@ -448,6 +453,21 @@ type buildParams struct {
 	limits        workerspec.Limits
 	// secrets are the build secrets RUN steps may mount.
 	secrets []string
+	// cacheRepos are where layers are looked up and pushed to, besides
+	// the store (Spec.CacheRepo).
+	cacheRepos []reference.Named
+}
+
+// cacheRepos parses Spec.CacheRepo; empty means none.
+func cacheRepos(repo string) ([]reference.Named, error) {
+	if repo == "" {
+		return nil, nil
+	}
+	named, err := reference.ParseNormalizedNamed(repo)
+	if err != nil || !reference.IsNameOnly(named) {
+		return nil, fmt.Errorf("the layer cache's repository %q is not HOST/PATH/NAME", repo)
+	}
+	return []reference.Named{named}, nil
 }
 
 // buildImage builds a Containerfile into store and returns the image's ID.
@@ -487,6 +507,8 @@ func buildOptions(env *buildEnv, p buildParams) define.BuildOptions {
 		NetworkInterface:        noNetwork{},
 		OutputFormat:            define.OCIv1ImageManifest,
 		Layers:                  p.layers,
+		CacheFrom:               p.cacheRepos,
+		CacheTo:                 p.cacheRepos,
 		ContainerSuffix:         p.suffix,
 		RemoveIntermediateCtrs:  true,
 		ForceRmIntermediateCtrs: true,

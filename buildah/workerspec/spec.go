@@ -68,6 +68,16 @@ type Spec struct {
 	// SkipSmokeTest turns off the smoke test of the built image (the
 	// recipe's "smokeTest": false).
 	SkipSmokeTest bool `json:"skipSmokeTest,omitempty"`
+	// CacheRepo, when set, is a repository (HOST/PATH/NAME, no tag) that
+	// the build's layers are looked up in and pushed to (buildah's
+	// cache-from and cache-to): the layer cache of workers whose store
+	// starts empty (pods). The push credential is the target's: it is on
+	// the same host.
+	CacheRepo string `json:"cacheRepo,omitempty"`
+	// EventToken, when set, makes the worker send its events as lines of
+	// its log marked with it (LogEventLine) instead of on EventFD: the way
+	// of a worker in a Kubernetes pod.
+	EventToken string `json:"eventToken,omitempty"`
 }
 
 // Mirrors are the package mirrors of a build (empty: the sources the base
@@ -226,12 +236,23 @@ type CacheResult struct {
 // deletes it at once, so that the credentials in it do not outlive the
 // moment they are needed on disk.
 func Read(path string) (Spec, error) {
-	data, err := os.ReadFile(path)
+	spec, err := Load(path)
 	if err != nil {
-		return Spec{}, fmt.Errorf("reading the worker spec: %w", err)
+		return Spec{}, err
 	}
 	if err := os.Remove(path); err != nil {
 		return Spec{}, fmt.Errorf("removing the worker spec: %w", err)
+	}
+	return spec, nil
+}
+
+// Load reads a spec file and leaves it in place: the way of a worker in a
+// pod, whose spec is a file of the build's Secret, on a read-only volume
+// that goes with the pod.
+func Load(path string) (Spec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Spec{}, fmt.Errorf("reading the worker spec: %w", err)
 	}
 	var spec Spec
 	if err := json.Unmarshal(data, &spec); err != nil {

@@ -18,6 +18,7 @@ import (
 	"imagehub/buildah/basecheck"
 	"imagehub/buildah/buildlog"
 	"imagehub/buildah/disk"
+	"imagehub/buildah/kube"
 	"imagehub/buildah/queue"
 	"imagehub/buildah/registry"
 	"imagehub/buildah/remote"
@@ -49,6 +50,7 @@ type serveConfig struct {
 	baseCheckInterval      time.Duration
 	logFormat              string
 	disk                   diskSettings
+	builder                builderSettings
 	// packages are the package mirrors' defaults (mirrors.go).
 	packages store.PackageSettings
 }
@@ -65,7 +67,7 @@ func parseServeFlags(args []string) (c serveConfig, err error) {
 	fs.DurationVar(&c.deadline, "build-deadline", envDuration("IMAGEHUB_BUILD_DEADLINE", 2*time.Hour), "a build still running after this is stopped")
 	fs.StringVar(&c.storageDriver, "storage-driver", os.Getenv("IMAGEHUB_STORAGE_DRIVER"), "overlay or vfs; empty picks overlay where the kernel allows it")
 	fs.BoolVar(&c.secureCookies, "secure-cookies", os.Getenv("IMAGEHUB_SECURE_COOKIES") == "true", "mark cookies Secure (set when served behind TLS)")
-	memory := fs.String("build-memory", envOr("IMAGEHUB_BUILD_MEMORY", "8GiB"), "memory limit of each RUN step, such as 8GiB (root workers; 0 for none)")
+	memory := fs.String("build-memory", envOr("IMAGEHUB_BUILD_MEMORY", "8GiB"), "memory limit of each RUN step, such as 8GiB (root workers; 0 for none); with --builder kubernetes also each build pod's memory request and limit")
 	fs.IntVar(&c.buildLimits.Processes, "build-processes", envInt("IMAGEHUB_BUILD_PROCESSES", 4096), "processes RUN steps may have at once (0 for the process's own limit)")
 	allow := fs.String("build-allow-cidr", os.Getenv("IMAGEHUB_BUILD_ALLOW_CIDR"), "comma-separated private ranges that RUN steps may reach (a package mirror, say); link-local and this host never")
 	proxies := fs.String("trusted-proxies", os.Getenv("IMAGEHUB_TRUSTED_PROXIES"), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client; empty: the connecting address is the client")
@@ -78,6 +80,7 @@ func parseServeFlags(args []string) (c serveConfig, err error) {
 		"how often to check whether the base images of built images have moved; 0 checks only when asked")
 	maxLogSize := fs.String("max-log-size", envOr("IMAGEHUB_MAX_LOG_SIZE", "50MiB"), "a build whose log passes this size (in bytes, KiB, MiB or GiB) is stopped and fails")
 	diskFlags := addDiskFlags(fs)
+	builderFlags := addBuilderFlags(fs)
 	addPackageFlags(fs, &c.packages)
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -125,6 +128,9 @@ func parseServeFlags(args []string) (c serveConfig, err error) {
 			return c, fmt.Errorf("--registry %q must be HOST[:PORT]/PREFIX, such as registry.example.com/imagehub", c.registry)
 		}
 	}
+	if c.builder, err = builderFlags.parse(c.registry); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -160,6 +166,9 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	a.metrics = metrics.New(a.logger)
 	queueDone, err := a.startQueue(ctx)
 	if err != nil {
+		return err
+	}
+	if err := a.startPullSecrets(ctx); err != nil {
 		return err
 	}
 	// On the way out, stop the web first, then let the queue record what it
@@ -209,6 +218,9 @@ type app struct {
 
 	logs  *buildlog.Hub
 	queue *queue.Queue
+	// pullSecrets mirrors the pull secrets into a cluster (kube.go); nil
+	// without --sync-pull-secrets.
+	pullSecrets *kube.PullSecrets
 
 	// metrics are fed by the queue and the web layer (metrics.go).
 	metrics *metrics.Metrics
@@ -416,9 +428,13 @@ func (a *app) startQueue(ctx context.Context) (<-chan error, error) {
 			return nil, err
 		}
 	}
+	runner, err := a.cfg.builder.runner(a.cfg, stg, a.logger)
+	if err != nil {
+		return nil, err
+	}
 	a.logs = buildlog.NewHub(a.data.path(buildsFolder))
 	a.queue = queue.New(queue.Config{
-		Store: a.store, Logs: a.logs, Storage: stg, Runner: queue.LocalRunner{Storage: stg},
+		Store: a.store, Logs: a.logs, Storage: stg, Runner: runner,
 		Concurrency: a.cfg.concurrency, Deadline: a.cfg.deadline, PushAuth: pushAuth, Insecure: a.insecure,
 		AllowCIDRs: a.cfg.buildAllowCIDRs, Limits: a.cfg.buildLimits,
 		RegistryPullAuth: a.registryPull, TmpRoot: a.data.path(tmpFolder), Logger: a.logger, MaxLogSize: a.cfg.maxLogSize,
@@ -464,6 +480,6 @@ func (a *app) server() (*handlers.Server, error) {
 		Builds: a.queue, Logs: a.logs, RegistryPrefix: a.prefix, PushSecret: a.pullSecret, Disk: a.disk,
 		TrustedProxies:     a.cfg.trustedProxies,
 		LogViewersPerBuild: a.cfg.viewersPerBuild, LogViewersPerUser: a.cfg.viewersPerUser,
-		Requests: a.metrics, Metrics: a.metrics.Handler(),
+		Requests: a.metrics, Metrics: a.metrics.Handler(), SecretsChanged: a.secretsChanged(),
 	})
 }
