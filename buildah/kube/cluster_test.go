@@ -31,7 +31,9 @@ import (
 // the pod's command, arguments and Secret file as Kubernetes hands them
 // over, and a worker that speaks the worker's protocol (the log, its event
 // lines) without building anything. What the fake does depends on the
-// spec's Target: "fail" fails, "slow" runs until it is killed.
+// spec's Target: "fail" fails, "slow" runs until it is killed, "resume"
+// writes its lines in three parts, the last two each after the test opened
+// a gate.
 
 // testNamespace is the build namespace of deploy/kubernetes; the runner
 // works there as the server's service account, with only what the deploy
@@ -41,6 +43,10 @@ const (
 	serverAccount  = "system:serviceaccount:imagehub:imagehub"
 	deployFilesDir = "../../deploy/kubernetes"
 )
+
+// gateDir is where the test opens the gates of a "resume" worker: the file
+// <build>-<n> lets part n+1 run.
+var gateDir = flag.String("fake-worker-gates", "", "the fake worker's gates (a folder)")
 
 // TestFakeWorkerHelper is the worker of the test pods; run without
 // arguments after "--", as the test it is not, it does nothing.
@@ -83,12 +89,48 @@ func fakeWorker(args []string) int {
 	case strings.Contains(spec.Target, "slow"):
 		fmt.Println("STEP 2/2: RUN sleep 600")
 		time.Sleep(10 * time.Minute)
+	case strings.Contains(spec.Target, "resume"):
+		return resumeWorker(spec, event)
 	}
 	fmt.Println("STEP 2/2: RUN true")
 	event(workerspec.Event{Phase: workerspec.PhasePushing})
 	fmt.Println("pushing", spec.Target)
 	event(workerspec.Event{Phase: workerspec.PhaseDone, Digest: "sha256:" + strings.Repeat("ab", 32)})
 	return 0
+}
+
+// resumeWorker writes "line 1" to "line 30", a step event before each ten
+// and a batch of packages in the first and last ten, and waits for a gate
+// before lines 11 and 21; then it pushes.
+func resumeWorker(spec workerspec.Spec, event func(workerspec.Event)) int {
+	event(workerspec.Event{Phase: workerspec.PhaseBase, BaseDigest: "sha256:" + strings.Repeat("cd", 32)})
+	for i := 1; i <= 30; i++ {
+		if i%10 == 1 {
+			if i > 1 && !waitGate(spec.BuildID, i/10) {
+				return 1
+			}
+			event(workerspec.Event{Phase: workerspec.PhaseStep, Step: i/10 + 1, Steps: 3})
+		}
+		fmt.Printf("line %d\n", i)
+		if i == 5 || i == 25 {
+			event(workerspec.Event{Phase: workerspec.PhasePackages, Packages: []store.Package{{Manager: store.ManagerPip, Name: fmt.Sprintf("pkg%d", i), Version: "1.0"}}})
+		}
+	}
+	event(workerspec.Event{Phase: workerspec.PhasePushing})
+	fmt.Println("pushing", spec.Target)
+	event(workerspec.Event{Phase: workerspec.PhaseDone, Digest: "sha256:" + strings.Repeat("ef", 32), PackagesListed: true})
+	return 0
+}
+
+func waitGate(buildID int64, n int) bool {
+	for range 6000 {
+		if _, err := os.Stat(filepath.Join(*gateDir, fmt.Sprintf("%d-%d", buildID, n))); err == nil {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fmt.Println("fake worker: gate", n, "never opened")
+	return false
 }
 
 // result is what a test read of a Job.
@@ -127,8 +169,9 @@ func TestJobsOnRealCluster(t *testing.T) {
 	c.Apply(t, filepath.Join(deployFilesDir, "namespaces.yaml"), false)
 	c.Apply(t, filepath.Join(deployFilesDir, "rbac.yaml"), false)
 	c.Apply(t, filepath.Join(deployFilesDir, "server.yaml"), true)
+	gates := t.TempDir()
 	kubetest.StartKubelet(t, c, testNamespace, map[string][]string{
-		"imagehub": {os.Args[0], "-test.run=^TestFakeWorkerHelper$", "--"},
+		"imagehub": {os.Args[0], "-test.run=^TestFakeWorkerHelper$", "-fake-worker-gates=" + gates, "--"},
 	})
 	asServer := rest.CopyConfig(c.Config)
 	asServer.Impersonate.UserName = serverAccount
@@ -144,7 +187,9 @@ func TestJobsOnRealCluster(t *testing.T) {
 
 	// The queue's builds are numbered from 1; the runner's own cases use
 	// 101 and up, so that their Jobs' names do not meet.
-	t.Run("through the queue", func(t *testing.T) { testThroughQueue(t, r) })
+	qe := newQueueEnv(t)
+	t.Run("through the queue", func(t *testing.T) { testThroughQueue(t, qe, r) })
+	t.Run("restart", func(t *testing.T) { testRestart(t, qe, c, gates, r) })
 
 	t.Run("success", func(t *testing.T) {
 		job, err := r.Start(ctx, spec(101, "ok"), t.TempDir())

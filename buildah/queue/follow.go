@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"imagehub/buildah/buildlog"
 	"imagehub/buildah/workerspec"
 	"imagehub/store"
 )
@@ -18,27 +19,34 @@ import (
 // follow copies a worker's output into the build's log and turns its events
 // into the build's state, until the worker has exited. It stops the worker
 // when the build is cancelled, runs past its deadline or writes more than
-// MaxLogSize.
-func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job Job, log io.Writer) outcome {
+// MaxLogSize, and lets go of it when the server stops under a Reattacher.
+// A build followed again after a restart has its output from the start:
+// what the log held of it before (from) is left out.
+func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job Job, log io.Writer, from logged) outcome {
 	// The worker's output goes through a writer of its own, so that a last
 	// line it left without a newline ends before the queue's closing line.
 	out := q.openLog(b.ID)
-	capped := newLogCap(out, q.cfg.MaxLogSize)
+	capped := newLogCap(out, max(q.cfg.MaxLogSize-from.size, 0))
+	var sink io.Writer = capped
+	if from.lines > 0 {
+		sink = buildlog.SkipLines(capped, from.lines)
+	}
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
-		io.Copy(capped, job.Output())
+		io.Copy(sink, job.Output())
 		out.Close()
 	}()
 	exited := make(chan error, 1)
 	go func() { exited <- job.Wait() }()
-	deadline := time.NewTimer(q.cfg.Deadline)
+	deadline := time.NewTimer(time.Until(a.started.Add(q.cfg.Deadline)))
 	defer deadline.Stop()
 
 	var done *workerspec.Event
 	var pkgs packageBatches
 	var pushStarted time.Time
 	var waitErr error
+	detached := false
 	limit := "" // why a limit stopped the worker, when one did
 	events, stop, full := job.Events(), a.stop, capped.full
 	for events != nil || exited != nil {
@@ -68,6 +76,11 @@ func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job 
 			exited = nil
 		case <-stop:
 			stop = nil
+			if d, ok := job.(Detacher); ok && a.leave {
+				d.Detach()
+				detached = true
+				continue
+			}
 			job.Cancel()
 		case <-deadline.C:
 			limit = cmp.Or(limit, fmt.Sprintf("deadline of %s passed", q.cfg.Deadline))
@@ -79,6 +92,9 @@ func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job 
 		}
 	}
 	<-copied
+	if detached {
+		return outcome{detached: true}
+	}
 	o := q.judge(a, done, limit, waitErr, log)
 	if o.status == store.BuildSucceeded && done.PackagesListed {
 		o.packages = pkgs.list(log)
