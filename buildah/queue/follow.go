@@ -58,7 +58,7 @@ func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job 
 			}
 			switch ev.Phase {
 			case workerspec.PhaseStep:
-				q.recordStep(ctx, b.ID, ev)
+				q.recordStep(ctx, a, ev)
 			case workerspec.PhaseBase:
 				q.recordBase(ctx, b.ID, ev.BaseDigest)
 			case workerspec.PhasePackages:
@@ -174,9 +174,16 @@ func (q *Queue) recordPushing(ctx context.Context, id int64) {
 // recordStep records that a build's worker began a step of its
 // Containerfile, at the time the event arrived. A step the store refuses
 // (out of order, out of range) is left out: it only moves the progress bar.
-func (q *Queue) recordStep(ctx context.Context, id int64, ev workerspec.Event) {
-	if err := q.cfg.Store.RecordBuildStep(ctx, id, ev.Step, ev.Steps, time.Now()); err != nil {
-		q.cfg.Logger.Warn("recording build step", "build", id, "step", ev.Step, "steps", ev.Steps, "err", err)
+// A build followed again after a restart gets its steps again: the store
+// refuses those it has, which is no news.
+func (q *Queue) recordStep(ctx context.Context, a *activeBuild, ev workerspec.Event) {
+	err := q.cfg.Store.RecordBuildStep(ctx, a.id, ev.Step, ev.Steps, time.Now())
+	switch {
+	case err == nil:
+	case a.resumed && store.ErrorCode(err) == store.EINVALID:
+		q.cfg.Logger.Debug("a step recorded before the restart", "build", a.id, "step", ev.Step, "err", err)
+	default:
+		q.cfg.Logger.Warn("recording build step", "build", a.id, "step", ev.Step, "steps", ev.Steps, "err", err)
 	}
 }
 

@@ -151,6 +151,9 @@ type activeBuild struct {
 	stopStatus store.BuildStatus
 	leave      bool
 	done       chan struct{} // closed when the build's state is final
+	// resumed is set for a build followed again after a restart
+	// (resume.go): its events come again from the start.
+	resumed bool
 }
 
 func newActiveBuild(id int64, started time.Time) *activeBuild {

@@ -66,6 +66,7 @@ func (q *Queue) resume(ctx context.Context, b *store.Build) (bool, error) {
 		started = *b.StartedAt
 	}
 	a := newActiveBuild(b.ID, started)
+	a.resumed = true
 	q.mu.Lock()
 	q.active[b.ID] = a
 	q.wg.Add(1)
