@@ -48,7 +48,7 @@ type server struct {
 
 func (e *queueEnv) start(t *testing.T, r *Runner) *server {
 	logs := buildlog.NewHub(e.logsDir)
-	q := queue.New(queue.Config{Store: e.st, Runner: r, Logs: logs, TmpRoot: t.TempDir(), Poll: time.Hour, Concurrency: 3})
+	q := queue.New(queue.Config{Store: e.st, Runner: r, Logs: logs, TmpRoot: t.TempDir(), Poll: time.Hour, Concurrency: 4})
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := q.Recover(ctx); err != nil {
 		t.Fatal(err)
@@ -143,27 +143,31 @@ func cancelWithin5s(t *testing.T, e *queueEnv, s *server, id int64) {
 	}
 }
 
-// testRestart stops the server's queue in the middle of three builds and
+// testRestart stops the server's queue in the middle of four builds and
 // starts another on the same store and log folder, as a restart of the
 // server does. The Jobs go on meanwhile. The new queue follows the first
 // build again: it ends with its digest and its whole package list, and its
 // log holds every line once, in order, those written while no server ran
 // included. The second build's Job was deleted while no server ran: it is
-// interrupted. The third is followed again and cancelled.
+// interrupted. The third is followed again and cancelled. The fourth ended
+// while no server ran: it is read to its end all the same.
 func testRestart(t *testing.T, e *queueEnv, c *kubetest.Cluster, gates string, r *Runner) {
 	ctx := context.Background()
 	first := e.start(t, r)
 	resume := e.queueBuild(t, first, "resume")
 	gone := e.queueBuild(t, first, "slow-gone")
 	later := e.queueBuild(t, first, "slow-cancelled")
-	e.waitFor(t, resume.ID, "at line 10", func(*store.Build) bool { return strings.Contains(e.logText(resume.ID), "line 10\n") })
+	finished := e.queueBuild(t, first, "resume-ended")
+	for _, id := range []int64{resume.ID, finished.ID} {
+		e.waitFor(t, id, "at line 10", func(*store.Build) bool { return strings.Contains(e.logText(id), "line 10\n") })
+	}
 	for _, id := range []int64{gone.ID, later.ID} {
 		e.waitFor(t, id, "running its RUN step", func(*store.Build) bool { return strings.Contains(e.logText(id), "RUN sleep") })
 	}
 	first.stop()
 
 	// No server runs. The Jobs do; one is deleted, one goes on to line 20.
-	for _, id := range []int64{resume.ID, gone.ID, later.ID} {
+	for _, id := range []int64{resume.ID, gone.ID, later.ID, finished.ID} {
 		if b, _ := e.st.FindBuild(ctx, id); b.Status != store.BuildRunning {
 			t.Fatalf("build %d is %s once the server stopped", id, b.Status)
 		}
@@ -177,7 +181,10 @@ func testRestart(t *testing.T, e *queueEnv, c *kubetest.Cluster, gates string, r
 	}
 	waitGone(t, c, gone.ID)
 	openGate(t, gates, resume.ID, 1)
+	openGate(t, gates, finished.ID, 1)
+	openGate(t, gates, finished.ID, 2)
 	waitPodLog(t, c, resume.ID, "line 20\n")
+	waitJobEnded(t, c, finished.ID)
 	if log := e.logText(resume.ID); strings.Contains(log, "line 11\n") {
 		t.Fatalf("the log has lines written while no server ran:\n%s", log)
 	}
@@ -195,6 +202,10 @@ func testRestart(t *testing.T, e *queueEnv, c *kubetest.Cluster, gates string, r
 		t.Errorf("build: %s %q base %q %s", got.Status, got.Digest, got.BaseDigest, got.Error)
 	}
 	checkOnceInOrder(t, log, resume)
+	if got := e.waitFor(t, finished.ID, "succeeded", ended); got.Status != store.BuildSucceeded {
+		t.Errorf("build whose Job ended while no server ran: %s %s", got.Status, got.Error)
+	}
+	checkOnceInOrder(t, e.logText(finished.ID), finished)
 	pkgs, err := e.st.ListPackages(ctx, resume.ID, store.PackageFilter{})
 	if err != nil || pkgs.Total != 2 {
 		t.Errorf("packages: %+v, %v (want pkg5 and pkg25)", pkgs, err)
@@ -234,6 +245,25 @@ func checkOnceInOrder(t *testing.T, log string, b *store.Build) {
 	}
 	if seen != len(want) {
 		t.Errorf("%d of %d expected lines; log:\n%s", seen, len(want), log)
+	}
+}
+
+// waitJobEnded waits until a build's Job has ended, as no server sees it.
+func waitJobEnded(t *testing.T, c *kubetest.Cluster, buildID int64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		job, err := c.Client.BatchV1().Jobs(testNamespace).Get(context.Background(), jobName(buildID), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done, _ := jobEnded(job); done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Job of build %d did not end", buildID)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
