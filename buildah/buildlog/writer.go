@@ -56,6 +56,17 @@ func (w *lineWriter) Close() error {
 	return err
 }
 
+// Abandon lets the log go like Close, but drops the partial last line: the
+// writer of a build whose worker goes on without this server stops in the
+// middle of a line, and the server that follows the build again writes that
+// line whole (SkipLines).
+func (w *lineWriter) Abandon() error {
+	w.mu.Lock()
+	w.partial = nil
+	w.mu.Unlock()
+	return w.Close()
+}
+
 // takeLines removes the complete lines from the front of w.partial, cutting
 // any line longer than MaxLineBytes.
 func (w *lineWriter) takeLines() []string {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"imagehub/buildah/buildlog"
@@ -32,10 +33,11 @@ func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job 
 		sink = buildlog.SkipLines(capped, from.lines)
 	}
 	copied := make(chan struct{})
+	var detached atomic.Bool
 	go func() {
 		defer close(copied)
 		io.Copy(sink, job.Output())
-		out.Close()
+		closeOutput(out, detached.Load())
 	}()
 	exited := make(chan error, 1)
 	go func() { exited <- job.Wait() }()
@@ -46,7 +48,6 @@ func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job 
 	var pkgs packageBatches
 	var pushStarted time.Time
 	var waitErr error
-	detached := false
 	limit := "" // why a limit stopped the worker, when one did
 	events, stop, full := job.Events(), a.stop, capped.full
 	for events != nil || exited != nil {
@@ -77,8 +78,8 @@ func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job 
 		case <-stop:
 			stop = nil
 			if d, ok := job.(Detacher); ok && a.leave {
+				detached.Store(true)
 				d.Detach()
-				detached = true
 				continue
 			}
 			job.Cancel()
@@ -92,7 +93,7 @@ func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job 
 		}
 	}
 	<-copied
-	if detached {
+	if detached.Load() {
 		return outcome{detached: true}
 	}
 	o := q.judge(a, done, limit, waitErr, log)
@@ -100,6 +101,17 @@ func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job 
 		o.packages = pkgs.list(log)
 	}
 	return o
+}
+
+// closeOutput closes the writer of a worker's output. When the queue let
+// go of the worker, a line it had not ended is dropped, not cut: the server
+// that follows the build again writes it whole.
+func closeOutput(out io.WriteCloser, detached bool) {
+	if a, ok := out.(interface{ Abandon() error }); ok && detached {
+		a.Abandon()
+		return
+	}
+	out.Close()
 }
 
 // packageBatches gathers the packages a worker reports, a batch an event,

@@ -58,7 +58,7 @@ func TestQueueLeavesAndResumesAReattachableBuild(t *testing.T) {
 		j := e.nextJob(t)
 		jobs[j.spec.BuildID] = j
 	}
-	jobs[kept.ID].say("line 1\nline 2\n")
+	jobs[kept.ID].say("line 1\nline 2\nline 3 in the ma")
 	jobs[kept.ID].emit(workerspec.Event{Phase: workerspec.PhaseStep, Step: 1, Steps: 2})
 	for !strings.Contains(e.logText(t, kept.ID), "line 2\n") {
 		time.Sleep(5 * time.Millisecond)
@@ -91,13 +91,13 @@ func TestQueueLeavesAndResumesAReattachableBuild(t *testing.T) {
 	}
 	j := e.nextJob(t)
 	e.run(t)
-	j.say("line 1\nline 2\nline 3\n")
+	j.say("line 1\nline 2\nline 3 in the making\n")
 	j.emit(workerspec.Event{Phase: workerspec.PhaseStep, Step: 1, Steps: 2})
 	j.emit(workerspec.Event{Phase: workerspec.PhaseStep, Step: 2, Steps: 2})
 	j.emit(workerspec.Event{Phase: workerspec.PhaseDone, Digest: feedDigest})
 	j.exit(nil)
 	got := e.waitStatus(t, kept.ID, store.BuildSucceeded)
-	want := header + "line 1\nline 2\nline 3\n" + fmt.Sprintf("imagehub: build %d succeeded: pushed %s (%s)\n", kept.ID, got.TargetImage, feedDigest)
+	want := header + "line 1\nline 2\nline 3 in the making\n" + fmt.Sprintf("imagehub: build %d succeeded: pushed %s (%s)\n", kept.ID, got.TargetImage, feedDigest)
 	if log := e.logText(t, kept.ID); got.Digest != feedDigest || log != want {
 		t.Errorf("digest %q, log %q, want %q", got.Digest, log, want)
 	}
