@@ -203,7 +203,7 @@ func (q *Queue) Notify() {
 // Run starts queued builds whenever a slot is free, until ctx ends. Then it
 // stops the running builds (they become interrupted), or lets go of them
 // when the runner can follow them again after a restart (Reattacher), and
-// returns once their state is recorded.
+// returns once their state is recorded or they are let go.
 func (q *Queue) Run(ctx context.Context) error {
 	poll := time.NewTicker(q.cfg.Poll)
 	defer poll.Stop()
