@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -27,13 +26,10 @@ import (
 
 // These tests run builds' Jobs through a real API server, etcd, Job
 // controller and garbage collector (kubetest), with the test kubelet running
-// each pod's `imagehub build-worker --in-pod ...` as TestFakeWorkerHelper:
-// the pod's command, arguments and Secret file as Kubernetes hands them
-// over, and a worker that speaks the worker's protocol (the log, its event
-// lines) without building anything. What the fake does depends on the
-// spec's Target: "fail" fails, "slow" runs until it is killed, "resume"
-// writes its lines in three parts, the last two each after the test opened
-// a gate.
+// each pod's `imagehub build-worker --in-pod ...` as TestFakeWorkerHelper,
+// which runs kubetest.FakeWorker: the pod's command, arguments and Secret
+// file as Kubernetes hands them over, and a worker that speaks the worker's
+// protocol (the log, its event lines) without building anything.
 
 // testNamespace is the build namespace of deploy/kubernetes; the runner
 // works there as the server's service account, with only what the deploy
@@ -44,8 +40,8 @@ const (
 	deployFilesDir = "../../deploy/kubernetes"
 )
 
-// gateDir is where the test opens the gates of a "resume" worker: the file
-// <build>-<n> lets part n+1 run.
+// gateDir is where the test opens the gates of a "resume" worker
+// (kubetest.FakeWorker).
 var gateDir = flag.String("fake-worker-gates", "", "the fake worker's gates (a folder)")
 
 // TestFakeWorkerHelper is the worker of the test pods; run without
@@ -54,83 +50,7 @@ func TestFakeWorkerHelper(t *testing.T) {
 	if len(flag.Args()) == 0 {
 		return
 	}
-	os.Exit(fakeWorker(flag.Args()))
-}
-
-func fakeWorker(args []string) int {
-	fs := flag.NewFlagSet("build-worker", flag.ContinueOnError)
-	fs.Bool("in-pod", false, "")
-	specPath := fs.String("spec", "", "")
-	graphRoot := fs.String("graph-root", "", "")
-	fs.String("run-root", "", "")
-	tmpDir := fs.String("tmp-dir", "", "")
-	if len(args) == 0 || args[0] != "build-worker" || fs.Parse(args[1:]) != nil {
-		fmt.Println("fake worker: bad arguments", args)
-		return 2
-	}
-	spec, err := workerspec.Load(*specPath)
-	if err != nil {
-		fmt.Println("fake worker:", err)
-		return 1
-	}
-	event := func(ev workerspec.Event) {
-		line, _ := workerspec.LogEventLine(spec.EventToken, ev)
-		os.Stdout.Write(line)
-	}
-	// The pod's paths, rewritten by the test kubelet to folders of its own.
-	fmt.Printf("fake worker: build %d, store %s, tmp %s\n", spec.BuildID, *graphRoot, *tmpDir)
-	fmt.Print("STEP 1/2: FROM ", spec.BaseImage)
-	event(workerspec.Event{Phase: workerspec.PhaseBuilding})
-	switch {
-	case strings.Contains(spec.Target, "fail"):
-		fmt.Println("error: RUN pip install nosuchpackage: exit status 1")
-		event(workerspec.Event{Phase: workerspec.PhaseDone, Error: "RUN pip install nosuchpackage: exit status 1"})
-		return 1
-	case strings.Contains(spec.Target, "slow"):
-		fmt.Println("STEP 2/2: RUN sleep 600")
-		time.Sleep(10 * time.Minute)
-	case strings.Contains(spec.Target, "resume"):
-		return resumeWorker(spec, event)
-	}
-	fmt.Println("STEP 2/2: RUN true")
-	event(workerspec.Event{Phase: workerspec.PhasePushing})
-	fmt.Println("pushing", spec.Target)
-	event(workerspec.Event{Phase: workerspec.PhaseDone, Digest: "sha256:" + strings.Repeat("ab", 32)})
-	return 0
-}
-
-// resumeWorker writes "line 1" to "line 30", a step event before each ten
-// and a batch of packages in the first and last ten, and waits for a gate
-// before lines 11 and 21; then it pushes.
-func resumeWorker(spec workerspec.Spec, event func(workerspec.Event)) int {
-	event(workerspec.Event{Phase: workerspec.PhaseBase, BaseDigest: "sha256:" + strings.Repeat("cd", 32)})
-	for i := 1; i <= 30; i++ {
-		if i%10 == 1 {
-			if i > 1 && !waitGate(spec.BuildID, i/10) {
-				return 1
-			}
-			event(workerspec.Event{Phase: workerspec.PhaseStep, Step: i/10 + 1, Steps: 3})
-		}
-		fmt.Printf("line %d\n", i)
-		if i == 5 || i == 25 {
-			event(workerspec.Event{Phase: workerspec.PhasePackages, Packages: []store.Package{{Manager: store.ManagerPip, Name: fmt.Sprintf("pkg%d", i), Version: "1.0"}}})
-		}
-	}
-	event(workerspec.Event{Phase: workerspec.PhasePushing})
-	fmt.Println("pushing", spec.Target)
-	event(workerspec.Event{Phase: workerspec.PhaseDone, Digest: "sha256:" + strings.Repeat("ef", 32), PackagesListed: true})
-	return 0
-}
-
-func waitGate(buildID int64, n int) bool {
-	for range 6000 {
-		if _, err := os.Stat(filepath.Join(*gateDir, fmt.Sprintf("%d-%d", buildID, n))); err == nil {
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	fmt.Println("fake worker: gate", n, "never opened")
-	return false
+	os.Exit(kubetest.FakeWorker(flag.Args(), *gateDir))
 }
 
 // result is what a test read of a Job.
