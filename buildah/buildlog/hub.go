@@ -174,6 +174,20 @@ func (h *Hub) Text(id int64) (io.ReadCloser, error) {
 	return f, err
 }
 
+// Lines returns how many lines a build's log file holds (a last line left
+// cut by a crash counts) and its size in bytes.
+func (h *Hub) Lines(id int64) (lines, size int64, err error) {
+	lines, _, err = countLines(h.logPath(id))
+	if err != nil || lines == 0 {
+		return lines, 0, err
+	}
+	fi, err := os.Stat(h.logPath(id))
+	if err != nil {
+		return 0, 0, err
+	}
+	return lines, fi.Size(), nil
+}
+
 // liveLog returns the in-memory state of a build's log, loading it from its
 // file when nobody had it open. The caller holds h.mu.
 func (h *Hub) liveLog(id int64) (*buildLog, error) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -27,11 +26,10 @@ import (
 
 // These tests run builds' Jobs through a real API server, etcd, Job
 // controller and garbage collector (kubetest), with the test kubelet running
-// each pod's `imagehub build-worker --in-pod ...` as TestFakeWorkerHelper:
-// the pod's command, arguments and Secret file as Kubernetes hands them
-// over, and a worker that speaks the worker's protocol (the log, its event
-// lines) without building anything. What the fake does depends on the
-// spec's Target: "fail" fails, "slow" runs until it is killed.
+// each pod's `imagehub build-worker --in-pod ...` as TestFakeWorkerHelper,
+// which runs kubetest.FakeWorker: the pod's command, arguments and Secret
+// file as Kubernetes hands them over, and a worker that speaks the worker's
+// protocol (the log, its event lines) without building anything.
 
 // testNamespace is the build namespace of deploy/kubernetes; the runner
 // works there as the server's service account, with only what the deploy
@@ -42,53 +40,17 @@ const (
 	deployFilesDir = "../../deploy/kubernetes"
 )
 
+// gateDir is where the test opens the gates of a "resume" worker
+// (kubetest.FakeWorker).
+var gateDir = flag.String("fake-worker-gates", "", "the fake worker's gates (a folder)")
+
 // TestFakeWorkerHelper is the worker of the test pods; run without
 // arguments after "--", as the test it is not, it does nothing.
 func TestFakeWorkerHelper(t *testing.T) {
 	if len(flag.Args()) == 0 {
 		return
 	}
-	os.Exit(fakeWorker(flag.Args()))
-}
-
-func fakeWorker(args []string) int {
-	fs := flag.NewFlagSet("build-worker", flag.ContinueOnError)
-	fs.Bool("in-pod", false, "")
-	specPath := fs.String("spec", "", "")
-	graphRoot := fs.String("graph-root", "", "")
-	fs.String("run-root", "", "")
-	tmpDir := fs.String("tmp-dir", "", "")
-	if len(args) == 0 || args[0] != "build-worker" || fs.Parse(args[1:]) != nil {
-		fmt.Println("fake worker: bad arguments", args)
-		return 2
-	}
-	spec, err := workerspec.Load(*specPath)
-	if err != nil {
-		fmt.Println("fake worker:", err)
-		return 1
-	}
-	event := func(ev workerspec.Event) {
-		line, _ := workerspec.LogEventLine(spec.EventToken, ev)
-		os.Stdout.Write(line)
-	}
-	// The pod's paths, rewritten by the test kubelet to folders of its own.
-	fmt.Printf("fake worker: build %d, store %s, tmp %s\n", spec.BuildID, *graphRoot, *tmpDir)
-	fmt.Print("STEP 1/2: FROM ", spec.BaseImage)
-	event(workerspec.Event{Phase: workerspec.PhaseBuilding})
-	switch {
-	case strings.Contains(spec.Target, "fail"):
-		fmt.Println("error: RUN pip install nosuchpackage: exit status 1")
-		event(workerspec.Event{Phase: workerspec.PhaseDone, Error: "RUN pip install nosuchpackage: exit status 1"})
-		return 1
-	case strings.Contains(spec.Target, "slow"):
-		fmt.Println("STEP 2/2: RUN sleep 600")
-		time.Sleep(10 * time.Minute)
-	}
-	fmt.Println("STEP 2/2: RUN true")
-	event(workerspec.Event{Phase: workerspec.PhasePushing})
-	fmt.Println("pushing", spec.Target)
-	event(workerspec.Event{Phase: workerspec.PhaseDone, Digest: "sha256:" + strings.Repeat("ab", 32)})
-	return 0
+	os.Exit(kubetest.FakeWorker(flag.Args(), *gateDir))
 }
 
 // result is what a test read of a Job.
@@ -127,8 +89,9 @@ func TestJobsOnRealCluster(t *testing.T) {
 	c.Apply(t, filepath.Join(deployFilesDir, "namespaces.yaml"), false)
 	c.Apply(t, filepath.Join(deployFilesDir, "rbac.yaml"), false)
 	c.Apply(t, filepath.Join(deployFilesDir, "server.yaml"), true)
+	gates := t.TempDir()
 	kubetest.StartKubelet(t, c, testNamespace, map[string][]string{
-		"imagehub": {os.Args[0], "-test.run=^TestFakeWorkerHelper$", "--"},
+		"imagehub": {os.Args[0], "-test.run=^TestFakeWorkerHelper$", "-fake-worker-gates=" + gates, "--"},
 	})
 	asServer := rest.CopyConfig(c.Config)
 	asServer.Impersonate.UserName = serverAccount
@@ -144,7 +107,9 @@ func TestJobsOnRealCluster(t *testing.T) {
 
 	// The queue's builds are numbered from 1; the runner's own cases use
 	// 101 and up, so that their Jobs' names do not meet.
-	t.Run("through the queue", func(t *testing.T) { testThroughQueue(t, r) })
+	qe := newQueueEnv(t)
+	t.Run("through the queue", func(t *testing.T) { testThroughQueue(t, qe, r) })
+	t.Run("restart", func(t *testing.T) { testRestart(t, qe, c, gates, r) })
 
 	t.Run("success", func(t *testing.T) {
 		job, err := r.Start(ctx, spec(101, "ok"), t.TempDir())

@@ -22,8 +22,12 @@ import (
 // (or was deleted) before it is cut off.
 const outputGrace = 2 * time.Second
 
-// errCancelled is Wait's error for a Job that Cancel deleted.
-var errCancelled = errors.New("the build's Job was deleted (cancelled)")
+// errCancelled is Wait's error for a Job that Cancel deleted, errDetached
+// for one that Detach let go.
+var (
+	errCancelled = errors.New("the build's Job was deleted (cancelled)")
+	errDetached  = errors.New("the build's Job is no longer followed (the server stops)")
+)
 
 // kubeJob follows one build's Job: the pod's log through the API (the
 // pods/log subresource, which the API server proxies from the pod's kubelet)
@@ -34,6 +38,9 @@ type kubeJob struct {
 	buildID int64
 	name    string
 	token   string
+	// dir is the build's folder on the server, where its notes are kept
+	// (reattach.go).
+	dir string
 
 	out    *io.PipeReader
 	outW   *io.PipeWriter
@@ -45,15 +52,16 @@ type kubeJob struct {
 	logCtx  context.Context
 
 	cancelled atomic.Bool
+	detached  atomic.Bool
 	waitOnce  sync.Once
 	waitErr   error
 }
 
-func (r *Runner) follow(buildID int64, token string) *kubeJob {
+func (r *Runner) follow(buildID int64, token, dir string) *kubeJob {
 	ctx, stop := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	j := &kubeJob{
-		r: r, buildID: buildID, name: jobName(buildID), token: token,
+		r: r, buildID: buildID, name: jobName(buildID), token: token, dir: dir,
 		out: pr, outW: pw, events: make(chan workerspec.Event, 16), logDone: make(chan struct{}),
 		logCtx: ctx, stopLog: stop,
 	}
@@ -80,9 +88,9 @@ func (j *kubeJob) Cancel() {
 }
 
 // Wait waits for the Job to end: complete (nil), failed (its condition's
-// reason and message), or deleted. Then it lets the log reach its end, and
-// deletes the Secret of a Job that ended, at once rather than with the Job:
-// the credentials in it are needed no more.
+// reason and message), or deleted; or for Detach. Then it lets the log reach
+// its end, and deletes the Secret of a Job that ended, at once rather than
+// with the Job: the credentials in it are needed no more.
 func (j *kubeJob) Wait() error {
 	j.waitOnce.Do(func() {
 		j.waitErr = j.waitJob()
@@ -93,6 +101,9 @@ func (j *kubeJob) Wait() error {
 			<-j.logDone
 		}
 		j.stopLog()
+		if j.detached.Load() {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		j.r.Client.CoreV1().Secrets(j.r.Namespace).Delete(ctx, j.name, metav1.DeleteOptions{})
@@ -100,11 +111,18 @@ func (j *kubeJob) Wait() error {
 	return j.waitErr
 }
 
-// waitJob looks at the Job every poll until it has ended.
+// waitJob looks at the Job every poll until it has ended or is let go.
 func (j *kubeJob) waitJob() error {
 	tick := time.NewTicker(j.r.poll())
 	defer tick.Stop()
-	for ; ; <-tick.C {
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-tick.C:
+			case <-j.logCtx.Done(): // only Detach cuts the log before Wait
+				return errDetached
+			}
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		job, err := j.r.Client.BatchV1().Jobs(j.r.Namespace).Get(ctx, j.name, metav1.GetOptions{})
 		cancel()
@@ -147,7 +165,8 @@ func (j *kubeJob) followLog() {
 	defer close(j.logDone)
 	defer close(j.events)
 	defer j.outW.Close()
-	pod, err := j.waitForWorker()
+	said := j.replayNotes()
+	pod, err := j.waitForWorker(said)
 	if err != nil {
 		return // the Job ended without a worker; Wait says why
 	}
@@ -155,7 +174,7 @@ func (j *kubeJob) followLog() {
 		Container: workerName, Follow: true,
 	}).Stream(j.logCtx)
 	if err != nil {
-		fmt.Fprintf(j.outW, "imagehub: following the log of pod %s: %v\n", pod, err)
+		j.note("", fmt.Sprintf("imagehub: following the log of pod %s: %v", pod, err))
 		return
 	}
 	defer stream.Close()
@@ -189,11 +208,11 @@ func (j *kubeJob) logLine(line []byte) {
 // waitForWorker waits until the build's pod has started its worker (or it
 // has finished already), and returns the pod's name. Meanwhile it writes why
 // the pod waits (an image that cannot be pulled, for one) to the log, once
-// per reason. It gives up when the log is cut off (Wait saw the Job end).
-func (j *kubeJob) waitForWorker() (string, error) {
+// per reason (said is the last one told). It gives up when the log is cut
+// off (Wait saw the Job end).
+func (j *kubeJob) waitForWorker(said string) (string, error) {
 	tick := time.NewTicker(j.r.poll())
 	defer tick.Stop()
-	said := ""
 	for {
 		pods, err := j.r.Client.CoreV1().Pods(j.r.Namespace).List(j.logCtx, metav1.ListOptions{LabelSelector: buildSelector(j.buildID)})
 		if err == nil {
@@ -207,7 +226,7 @@ func (j *kubeJob) waitForWorker() (string, error) {
 					}
 					if w := cs.State.Waiting; w != nil && w.Reason != "" && w.Reason != said {
 						said = w.Reason
-						fmt.Fprintf(j.outW, "imagehub: pod %s waits: %s %s\n", p.Name, w.Reason, w.Message)
+						j.note(said, fmt.Sprintf("imagehub: pod %s waits: %s %s", p.Name, w.Reason, w.Message))
 					}
 				}
 			}

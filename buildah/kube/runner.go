@@ -61,7 +61,11 @@ type Runner struct {
 
 const defaultPoll = 500 * time.Millisecond
 
-var _ queue.Runner = (*Runner)(nil)
+var (
+	_ queue.Runner     = (*Runner)(nil)
+	_ queue.Reattacher = (*Runner)(nil)
+	_ queue.Detacher   = (*kubeJob)(nil)
+)
 
 func (r *Runner) ttl() time.Duration {
 	if r.TTL == 0 {
@@ -95,11 +99,15 @@ func (r *Runner) token() string {
 
 // Start creates the build's Secret, then its Job, then makes the Job the
 // Secret's owner (the Job's uid exists only once it is created), and
-// follows the Job. dir is not used: what finds a build's Job again is its
-// label. The Secret carries the build's labels too, so that a Secret left
-// without its owner by a crash between the two is still found by Reap.
+// follows the Job. The build's event token is kept in dir too, for Reattach
+// after a restart of the server. The Secret carries the build's labels too,
+// so that a Secret left without its owner by a crash between the two is
+// still found by Reap.
 func (r *Runner) Start(ctx context.Context, spec workerspec.Spec, dir string) (queue.Job, error) {
 	spec.EventToken = r.token()
+	if err := saveToken(dir, spec.EventToken); err != nil {
+		return nil, err
+	}
 	// The pod has its own store and temporary folder (the Job's volumes),
 	// no shared package cache, and its layer cache in the registry.
 	spec.Storage, spec.TmpDir, spec.PackageCache = workerspec.Storage{}, "", ""
@@ -125,7 +133,7 @@ func (r *Runner) Start(ctx context.Context, spec workerspec.Spec, dir string) (q
 		r.deleteBuild(context.Background(), spec.BuildID)
 		return nil, fmt.Errorf("making the Job the owner of its Secret: %w", err)
 	}
-	return r.follow(spec.BuildID, spec.EventToken), nil
+	return r.follow(spec.BuildID, spec.EventToken, dir), nil
 }
 
 // Reap deletes what is left of a build from before a restart of the

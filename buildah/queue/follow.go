@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
+	"imagehub/buildah/buildlog"
 	"imagehub/buildah/workerspec"
 	"imagehub/store"
 )
@@ -18,21 +20,28 @@ import (
 // follow copies a worker's output into the build's log and turns its events
 // into the build's state, until the worker has exited. It stops the worker
 // when the build is cancelled, runs past its deadline or writes more than
-// MaxLogSize.
-func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job Job, log io.Writer) outcome {
+// MaxLogSize, and lets go of it when the server stops under a Reattacher.
+// A build followed again after a restart has its output from the start:
+// what the log held of it before (from) is left out.
+func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job Job, log io.Writer, from logged) outcome {
 	// The worker's output goes through a writer of its own, so that a last
 	// line it left without a newline ends before the queue's closing line.
 	out := q.openLog(b.ID)
-	capped := newLogCap(out, q.cfg.MaxLogSize)
+	capped := newLogCap(out, max(q.cfg.MaxLogSize-from.size, 0))
+	var sink io.Writer = capped
+	if from.lines > 0 {
+		sink = buildlog.SkipLines(capped, from.lines)
+	}
 	copied := make(chan struct{})
+	var detached atomic.Bool
 	go func() {
 		defer close(copied)
-		io.Copy(capped, job.Output())
-		out.Close()
+		io.Copy(sink, job.Output())
+		closeOutput(out, detached.Load())
 	}()
 	exited := make(chan error, 1)
 	go func() { exited <- job.Wait() }()
-	deadline := time.NewTimer(q.cfg.Deadline)
+	deadline := time.NewTimer(time.Until(a.started.Add(q.cfg.Deadline)))
 	defer deadline.Stop()
 
 	var done *workerspec.Event
@@ -50,7 +59,7 @@ func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job 
 			}
 			switch ev.Phase {
 			case workerspec.PhaseStep:
-				q.recordStep(ctx, b.ID, ev)
+				q.recordStep(ctx, a, ev)
 			case workerspec.PhaseBase:
 				q.recordBase(ctx, b.ID, ev.BaseDigest)
 			case workerspec.PhasePackages:
@@ -68,6 +77,11 @@ func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job 
 			exited = nil
 		case <-stop:
 			stop = nil
+			if d, ok := job.(Detacher); ok && a.leave {
+				detached.Store(true)
+				d.Detach()
+				continue
+			}
 			job.Cancel()
 		case <-deadline.C:
 			limit = cmp.Or(limit, fmt.Sprintf("deadline of %s passed", q.cfg.Deadline))
@@ -79,11 +93,25 @@ func (q *Queue) follow(ctx context.Context, a *activeBuild, b *store.Build, job 
 		}
 	}
 	<-copied
+	if detached.Load() {
+		return outcome{detached: true}
+	}
 	o := q.judge(a, done, limit, waitErr, log)
 	if o.status == store.BuildSucceeded && done.PackagesListed {
 		o.packages = pkgs.list(log)
 	}
 	return o
+}
+
+// closeOutput closes the writer of a worker's output. When the queue let
+// go of the worker, a line it had not ended is dropped, not cut: the server
+// that follows the build again writes it whole.
+func closeOutput(out io.WriteCloser, detached bool) {
+	if a, ok := out.(interface{ Abandon() error }); ok && detached {
+		a.Abandon()
+		return
+	}
+	out.Close()
 }
 
 // packageBatches gathers the packages a worker reports, a batch an event,
@@ -158,9 +186,16 @@ func (q *Queue) recordPushing(ctx context.Context, id int64) {
 // recordStep records that a build's worker began a step of its
 // Containerfile, at the time the event arrived. A step the store refuses
 // (out of order, out of range) is left out: it only moves the progress bar.
-func (q *Queue) recordStep(ctx context.Context, id int64, ev workerspec.Event) {
-	if err := q.cfg.Store.RecordBuildStep(ctx, id, ev.Step, ev.Steps, time.Now()); err != nil {
-		q.cfg.Logger.Warn("recording build step", "build", id, "step", ev.Step, "steps", ev.Steps, "err", err)
+// A build followed again after a restart gets its steps again: the store
+// refuses those it has, which is no news.
+func (q *Queue) recordStep(ctx context.Context, a *activeBuild, ev workerspec.Event) {
+	err := q.cfg.Store.RecordBuildStep(ctx, a.id, ev.Step, ev.Steps, time.Now())
+	switch {
+	case err == nil:
+	case a.resumed && store.ErrorCode(err) == store.EINVALID:
+		q.cfg.Logger.Debug("a step recorded before the restart", "build", a.id, "step", ev.Step, "err", err)
+	default:
+		q.cfg.Logger.Warn("recording build step", "build", a.id, "step", ev.Step, "steps", ev.Steps, "err", err)
 	}
 }
 

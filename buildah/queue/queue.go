@@ -141,12 +141,23 @@ type Queue struct {
 
 // activeBuild is a build this process has started and not yet finished.
 type activeBuild struct {
-	id   int64
-	stop chan struct{} // closed to stop the build early
-	once sync.Once
-	// Why it was stopped; set before stop is closed.
+	id int64
+	// started is when the build started, which its deadline counts from.
+	started time.Time
+	stop    chan struct{} // closed to stop the build early
+	once    sync.Once
+	// Why it was stopped; set before stop is closed. leave is set when the
+	// server stops and the worker goes on (leaveRunning).
 	stopStatus store.BuildStatus
+	leave      bool
 	done       chan struct{} // closed when the build's state is final
+	// resumed is set for a build followed again after a restart
+	// (resume.go): its events come again from the start.
+	resumed bool
+}
+
+func newActiveBuild(id int64, started time.Time) *activeBuild {
+	return &activeBuild{id: id, started: started, stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // stopWith stops the build with a final status; the first call wins.
@@ -190,8 +201,9 @@ func (q *Queue) Notify() {
 }
 
 // Run starts queued builds whenever a slot is free, until ctx ends. Then it
-// stops the running builds (they become interrupted) and returns once their
-// state is recorded.
+// stops the running builds (they become interrupted), or lets go of them
+// when the runner can follow them again after a restart (Reattacher), and
+// returns once their state is recorded or they are let go.
 func (q *Queue) Run(ctx context.Context) error {
 	poll := time.NewTicker(q.cfg.Poll)
 	defer poll.Stop()
@@ -199,7 +211,7 @@ func (q *Queue) Run(ctx context.Context) error {
 		q.fill(ctx)
 		select {
 		case <-ctx.Done():
-			q.stopAll(store.BuildInterrupted)
+			q.shutdown()
 			q.wg.Wait()
 			return nil
 		case <-q.wake:
@@ -247,19 +259,10 @@ func (q *Queue) start(ctx context.Context, b *store.Build) {
 		}
 		return
 	}
-	a := &activeBuild{id: b.ID, stop: make(chan struct{}), done: make(chan struct{})}
+	a := newActiveBuild(b.ID, time.Now())
 	q.active[b.ID] = a
 	q.wg.Add(1)
 	go q.run(context.WithoutCancel(ctx), a, b)
-}
-
-// stopAll stops every running build with the given final status.
-func (q *Queue) stopAll(st store.BuildStatus) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, a := range q.active {
-		a.stopWith(st)
-	}
 }
 
 // release forgets a finished build and frees its slot.
@@ -313,10 +316,12 @@ func (q *Queue) cancelInactive(ctx context.Context, id int64) (*activeBuild, err
 	return nil, &store.Error{Code: store.ECONFLICT, Message: fmt.Sprintf("Build %d has already finished (%s).", id, b.Status)}
 }
 
-// Recover finishes the builds that an earlier run of the server left running
-// or pushing: their workers are killed, their working containers removed,
-// and they become interrupted, with a line in their log saying why. Queued
-// builds simply run. Call it before Run.
+// Recover takes over the builds that an earlier run of the server left
+// running or pushing. With a runner whose workers outlive the server
+// (Reattacher), a build whose worker is still there is followed again
+// (resume.go). The others' workers are killed, their working containers
+// removed, and they become interrupted, with a line in their log saying why.
+// Queued builds simply run. Call it before Run.
 func (q *Queue) Recover(ctx context.Context) error {
 	builds, err := q.cfg.Store.ListBuildsByStatus(ctx, store.BuildRunning, store.BuildPushing)
 	if err != nil {
@@ -327,7 +332,15 @@ func (q *Queue) Recover(ctx context.Context) error {
 		if q.isActive(b.ID) {
 			continue
 		}
-		errs = append(errs, q.reap(ctx, b, store.BuildInterrupted, interruptedReason, interruptedLine))
+		line := interruptedLine
+		resumed, err := q.resume(ctx, b)
+		if resumed {
+			continue
+		} else if err != nil {
+			q.cfg.Logger.Error("following a build again", "build", b.ID, "err", err)
+			line += "\nimagehub: following its worker again: " + workerspec.Reason(err)
+		}
+		errs = append(errs, q.reap(ctx, b, store.BuildInterrupted, interruptedReason, line))
 	}
 	if sw, ok := q.cfg.Runner.(Sweeper); ok {
 		if err := sw.Sweep(ctx, q.isActive); err != nil {
@@ -394,6 +407,9 @@ type outcome struct {
 	// packages is the package list of a success, nil when the worker read
 	// none (see store.SucceedBuild).
 	packages []store.Package
+	// detached is set when the server stopped and let the worker go on:
+	// the build has no outcome yet.
+	detached bool
 }
 
 // record records how a build ended in the store.
@@ -411,10 +427,21 @@ func failed(format string, args ...any) outcome {
 // run runs one build to its end and records how it ended.
 func (q *Queue) run(ctx context.Context, a *activeBuild, b *store.Build) {
 	defer q.release(a)
-	started := time.Now()
 	log := q.openLog(b.ID)
 	fmt.Fprintf(log, "imagehub: build %d of image %s started\n", b.ID, b.Image)
-	o := q.execute(ctx, a, b, log)
+	q.finish(ctx, a, b, q.execute(ctx, a, b, log), log)
+}
+
+// finish writes a build's last line, records its outcome and closes its
+// log. A build whose worker goes on after the server stopped (detached)
+// stays as it is, for the next run of the server to follow again.
+func (q *Queue) finish(ctx context.Context, a *activeBuild, b *store.Build, o outcome, log io.WriteCloser) {
+	if o.detached {
+		if err := log.Close(); err != nil {
+			q.cfg.Logger.Error("writing build log", "build", b.ID, "err", err)
+		}
+		return
+	}
 	fmt.Fprintln(log, o.logLine(b))
 	if err := log.Close(); err != nil {
 		q.cfg.Logger.Error("writing build log", "build", b.ID, "err", err)
@@ -422,7 +449,7 @@ func (q *Queue) run(ctx context.Context, a *activeBuild, b *store.Build) {
 	if err := q.record(ctx, b.ID, o); err != nil {
 		q.cfg.Logger.Error("recording the end of a build", "build", b.ID, "status", o.status, "err", err)
 	} else {
-		q.cfg.Observer.BuildFinished(o.status, time.Since(started))
+		q.cfg.Observer.BuildFinished(o.status, time.Since(a.started))
 	}
 	if err := q.cfg.Logs.Close(b.ID, o.status); err != nil {
 		q.cfg.Logger.Error("closing build log", "build", b.ID, "err", err)
@@ -477,7 +504,7 @@ func (q *Queue) execute(ctx context.Context, a *activeBuild, b *store.Build, log
 	if err != nil {
 		return failed("starting the worker: %s", workerspec.Reason(err))
 	}
-	return q.follow(ctx, a, b, job, log)
+	return q.follow(ctx, a, b, job, log, logged{})
 }
 
 // workerSpec turns a build into what its worker needs: the parsed recipe

@@ -31,6 +31,26 @@ type Sweeper interface {
 	Sweep(ctx context.Context, running func(buildID int64) bool) error
 }
 
+// Reattacher is a Runner whose workers outlive the server (a Kubernetes Job
+// does; a child process dies with it). Recover follows their builds again
+// instead of reaping them, through the same path as a build it started, and
+// a server that stops lets go of them (Detacher) instead of stopping them:
+// a restart loses nothing.
+type Reattacher interface {
+	// Reattach finds the worker of a build started by an earlier run of the
+	// server; found is false when it is gone. The Job's Output and Events
+	// start again from the worker's beginning, as the first Job gave them:
+	// the queue leaves out the lines its log holds already, and the events
+	// it has seen come again (recording them twice changes nothing).
+	Reattach(ctx context.Context, buildID int64, dir string) (job Job, found bool, err error)
+}
+
+// Detacher is a Job of a Reattacher: Detach stops following the worker
+// without stopping it. Output and Events end, and Wait returns, soon after.
+type Detacher interface {
+	Detach()
+}
+
 // Job is one started worker.
 type Job interface {
 	// Output is the worker's log, its standard output and error combined. It

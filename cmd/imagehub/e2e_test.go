@@ -27,6 +27,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"imagehub/buildah/buildtest"
+	"imagehub/buildah/kube/kubetest"
 	"imagehub/buildah/registry"
 	"imagehub/buildah/remote"
 	"imagehub/buildah/worker"
@@ -37,6 +38,10 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	// The test kubelet runs the pods of the Kubernetes case as this binary.
+	if len(os.Args) > 2 && os.Args[1] == fakeWorkerArg {
+		os.Exit(kubetest.FakeWorker(os.Args[3:], os.Args[2]))
+	}
 	// MakeBaseImage runs buildah in this test process, which re-executes it.
 	if bh.InitReexec() {
 		return
