@@ -28,7 +28,7 @@ run: install build
 	./imagehub serve --addr $(ADDR) --data $(DATA)
 
 ## test: install what is needed, check generated code and formatting, lint, run every test
-test: install check-generated lint
+test: install testcluster check-generated lint
 	go test -count=1 -race -timeout 45m $(RACE_PKGS)
 	go test -count=1 -timeout 80m $$(go list ./... | grep -v -x $(foreach p,$(RACE_PKGS),-e imagehub/$(p:./%=%)))
 
@@ -39,8 +39,11 @@ unit:
 install:
 	./.ci/install.sh
 
-## testcluster: build the Kubernetes control plane the Kubernetes runner is tested against (install does)
-testcluster:
+## testcluster: build the Kubernetes control plane the Kubernetes runner's integration tests start
+## (a real kube-apiserver, kube-controller-manager and etcd, from the versions pinned in their own
+## module, into a cache shared by checkouts; the first build takes ~8 min of two cores, a second
+## finds them built). make test does; make run does not need them.
+testcluster: install
 	./deploy/kubernetes/testcluster/build.sh
 
 build:

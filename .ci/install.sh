@@ -38,7 +38,3 @@ if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
 fi
 # templ generates the Go code of views/; its version is the one in go.mod.
 command -v templ >/dev/null || go install github.com/a-h/templ/cmd/templ@v0.3.1100
-# The Kubernetes runner's integration tests start a real kube-apiserver, kube-controller-manager
-# and etcd (buildah/kube/kubetest), built from the versions pinned in their own module into a
-# cache shared by checkouts; a second run finds them built (the first takes ~8 min of two cores).
-"$(dirname "$0")/../deploy/kubernetes/testcluster/build.sh"
