@@ -57,6 +57,9 @@ type benchEnv struct {
 	// packageCache is the package cache folder of imagehub's builds; empty
 	// keeps each build's caches in its own folder, as a cold build has.
 	packageCache string
+	// cacheRepo is the layer cache repository of imagehub's builds, as the
+	// Kubernetes runner sets it; empty: none.
+	cacheRepo string
 }
 
 // newBenchEnv starts the registry and picks the storage driver. Everything
@@ -232,7 +235,7 @@ func (e *benchEnv) runImagehub(ctx context.Context, st workerspec.Storage, dir, 
 	spec := workerspec.Spec{
 		BuildID: int64(e.seq), Storage: st, TmpDir: filepath.Join(dir, fmt.Sprintf("tmp-%d", e.seq)),
 		BaseImage: base, Packages: pkgs, Target: repo + ":" + recipe.Tag(base, pkgs), Insecure: []string{e.reg.Addr()},
-		Owner: benchOwner, PackageCache: e.packageCache,
+		Owner: benchOwner, PackageCache: e.packageCache, CacheRepo: e.cacheRepo,
 	}
 	if err := os.MkdirAll(spec.TmpDir, 0o755); err != nil {
 		return sideRun{}, err

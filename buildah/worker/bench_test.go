@@ -61,6 +61,15 @@ import (
 //     administrator's edit does. ratio_rebuild_vs_cold is the median of
 //     rebuild seconds / cold seconds.
 //
+//   - rebuild-pip/debian-registry-cache: the same cold build and rebuild as
+//     a Kubernetes runner's pods do them: each in a new, empty store (the
+//     base image pulled inside the measured time), with the layer cache in
+//     a repository of the registry beside the image (Spec.CacheRepo, what
+//     buildah's cache-from and cache-to use). The cold build pushes its
+//     layers there; the rebuild, in a store of its own, must pull the apt
+//     step's layer from there ("Cache pulled from remote") and run no apt
+//     step. ratio_rebuild_vs_cold as above.
+//
 //   - package-cache/debian: two images with the same apt packages (hello,
 //     jq, python3-pip), each built cold in a new store holding only the
 //     pulled base, one after the other, sharing the package cache folder
@@ -96,6 +105,10 @@ func BenchmarkBuild(b *testing.B) {
 		b.Run("debian", func(b *testing.B) {
 			skipShort(b)
 			benchRebuild(b, e)
+		})
+		b.Run("debian-registry-cache", func(b *testing.B) {
+			skipShort(b)
+			benchRebuildThroughRegistry(b, e)
 		})
 	})
 	b.Run("package-cache", func(b *testing.B) {
@@ -216,12 +229,10 @@ func (e *benchEnv) benchSide(b *testing.B, side, kind, base string, pkgs recipe.
 // recipe's cold build.
 func benchRebuild(b *testing.B, e *benchEnv) {
 	base := e.base(b, BaseDebian)
-	cold := recipe.Packages{Apt: []string{"hello", "jq"}, Pip: []string{"six"}}
-	warm := recipe.Packages{Apt: cold.Apt, Pip: []string{"six", "seven"}}
 	var colds, warms []sideRun
 	var ratios []float64
 	for i := 0; b.Loop(); i++ {
-		c, w := e.coldThenRebuild(b, base, cold, warm)
+		c, w := e.coldThenRebuild(b, base, rebuildCold, rebuildWarm)
 		colds, warms = append(colds, c), append(warms, w)
 		ratios = append(ratios, w.total.Seconds()/c.total.Seconds())
 		b.Logf("iteration %d: cold %.2fs (build %.2fs, push %.2fs), rebuild %.2fs (build %.2fs, push %.2fs), ratio %.3f",
@@ -232,6 +243,61 @@ func benchRebuild(b *testing.B, e *benchEnv) {
 	b.ReportMetric(median(ratios), "ratio_rebuild_vs_cold")
 	reportSides(b, "cold", colds)
 	reportSides(b, "rebuild", warms)
+}
+
+// The rebuild-pip recipes: real apt packages and a pip line, then one more
+// pip package.
+var (
+	rebuildCold = recipe.Packages{Apt: []string{"hello", "jq"}, Pip: []string{"six"}}
+	rebuildWarm = recipe.Packages{Apt: rebuildCold.Apt, Pip: []string{"six", "seven"}}
+)
+
+// benchRebuildThroughRegistry compares the rebuild after adding one pip
+// package with the recipe's cold build, each in a new store of its own, as
+// pods run them, with the layer cache in the registry.
+func benchRebuildThroughRegistry(b *testing.B, e *benchEnv) {
+	base := e.base(b, BaseDebian)
+	var colds, warms []sideRun
+	var ratios []float64
+	for i := 0; b.Loop(); i++ {
+		repo := e.repo("pod")
+		e.cacheRepo = repo + "-buildcache"
+		c := e.buildInNewStore(b, "pod-cold", base, rebuildCold, repo)
+		if strings.Contains(c.log, cacheHit) || strings.Contains(c.log, cachePulled) {
+			b.Fatalf("the cold build used a layer cache:\n%s", tail(c.log, 40))
+		}
+		w := e.buildInNewStore(b, "pod-rebuild", base, rebuildWarm, repo)
+		if !strings.Contains(w.log, cachePulled) || strings.Contains(w.log, "Setting up hello") {
+			b.Fatalf("the rebuild did not take the apt step from the registry:\n%s", tail(w.log, 60))
+		}
+		e.cacheRepo = ""
+		colds, warms = append(colds, c), append(warms, w)
+		ratios = append(ratios, w.total.Seconds()/c.total.Seconds())
+		b.Logf("iteration %d: cold %.2fs (build %.2fs, push %.2fs), rebuild %.2fs (build %.2fs, push %.2fs), ratio %.3f",
+			i+1, c.total.Seconds(), c.build.Seconds(), c.push.Seconds(),
+			w.total.Seconds(), w.build.Seconds(), w.push.Seconds(), ratios[i])
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(median(ratios), "ratio_rebuild_vs_cold")
+	reportSides(b, "cold", colds)
+	reportSides(b, "rebuild", warms)
+}
+
+// cachePulled is how buildah's log says that a step's layer came from a
+// cache-from repository.
+const cachePulled = "--> Cache pulled from remote"
+
+// buildInNewStore builds pkgs on base into a new, empty store, as a pod
+// does, and removes the store.
+func (e *benchEnv) buildInNewStore(b *testing.B, label, base string, pkgs recipe.Packages, repo string) sideRun {
+	b.Helper()
+	dir, st := e.newDir(b, label)
+	defer e.removeDir(b, dir, st, true)
+	r, err := e.runImagehub(context.Background(), st, dir, base, pkgs, repo)
+	if err != nil {
+		b.Fatalf("%s: %v", label, err)
+	}
+	return r
 }
 
 // coldThenRebuild makes a store holding only the base image (not timed),

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,8 +13,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"imagehub/buildah/buildtest"
 	"imagehub/buildah/kube"
 	"imagehub/buildah/kube/kubetest"
+	"imagehub/buildah/registry"
+	"imagehub/buildah/remote"
 )
 
 // fakeWorkerArg, as this binary's first argument, makes it the fake worker
@@ -77,6 +81,119 @@ func TestServerKilledMidBuildOnKubernetes(t *testing.T) {
 	if strings.Join(lines, ",") != strings.Join(want, ",") {
 		t.Errorf("the worker's lines in the log: %v\n%s", lines, log)
 	}
+}
+
+// `imagehub serve --builder kubernetes` running real builds: each build's
+// Job gets its pod from the real Job controller, the test kubelet runs the
+// pod's command, which is this imagehub binary's `build-worker --in-pod`
+// with the spec from the Job's Secret, and the worker builds with buildah,
+// pushes to an external registry that demands a password, and the image
+// enters the catalogue. The kubelet runs it as root and without a user
+// namespace; rootless buildah inside a real pod is checked on paper only
+// (README, "Builds on Kubernetes").
+//
+// A rebuild with one more pip line runs in a new pod, whose store starts
+// empty: the layers of the steps before the pip step come from the layer
+// cache the first pod pushed beside the image, IMAGE-buildcache.
+func TestBuildOnKubernetes(t *testing.T) {
+	needRoot(t)
+	if testing.Short() {
+		t.Skip("starts a Kubernetes control plane")
+	}
+	k := startKubeBuilds(t)
+	s, reg, auth, base := k.pushingServer(t, k.kubeArgs...), k.reg, k.auth, k.base
+
+	recipe := map[string]string{"baseImage": base, "pullSecret": "team-registry", "apt": "jq", "pip": "requests"}
+	first := s.createCustomImage("kube-real", recipe)
+	first = s.waitBuild(first.ID, 5*time.Minute, "succeeded", "failed", "cancelled", "interrupted")
+	log := s.log(first.ID)
+	if first.Status != "succeeded" || !strings.HasPrefix(first.TargetImage, reg.Addr()+"/team/kube-real:") {
+		t.Fatalf("build on Kubernetes: %+v\n%s\nserver:\n%s", first, log, s.out)
+	}
+	if got := skopeoDigest(t, first.TargetImage, auth); got != first.Digest {
+		t.Errorf("the registry holds %s as %s, the build says %s", first.TargetImage, got, first.Digest)
+	}
+	var img apiImage
+	s.api("GET", "/images/kube-real", nil, &img)
+	if want := first.TargetImage + "@" + first.Digest; !img.Ready || img.URL != want {
+		t.Errorf("the catalogue's image: %+v, want ready at %s", img, want)
+	}
+	for _, want := range []string{"apt-get update", "Pushing " + first.TargetImage, "--> Pushing cache"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the build's log lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, auth.Password) || strings.Contains(log, "imagehub-event") {
+		t.Errorf("the log holds the password or an event line:\n%s", log)
+	}
+	var pkgs struct {
+		Total int `json:"total"`
+	}
+	if s.api("GET", fmt.Sprintf("/builds/%d/packages", first.ID), nil, &pkgs); pkgs.Total == 0 {
+		t.Errorf("the pod's worker listed no packages (the apt stub records jq)")
+	}
+
+	recipe["pip"] = "requests\nsix"
+	var second apiBuild
+	if code := s.api("POST", "/images/kube-real/rebuild", recipe, &second); code != http.StatusAccepted {
+		t.Fatalf("rebuild: %d %+v", code, second)
+	}
+	second = s.waitBuild(second.ID, 5*time.Minute, "succeeded", "failed", "cancelled", "interrupted")
+	log = s.log(second.ID)
+	if second.Status != "succeeded" || second.Digest == first.Digest {
+		t.Fatalf("the rebuild: %+v (first %+v)\n%s", second, first, log)
+	}
+	if !strings.Contains(log, "--> Cache pulled from remote") {
+		t.Errorf("the rebuild's new pod took no layer from the registry cache:\n%s", log)
+	}
+	if tags, err := skopeo("list-tags", auth, "docker://"+reg.Addr()+"/team/kube-real-buildcache"); err != nil || !strings.Contains(tags, `"Tags"`) {
+		t.Errorf("the layer cache repository: %s %v", tags, err)
+	}
+}
+
+// kubeBuilds is what a test of real builds on Kubernetes runs: a control
+// plane (kubetest) whose test kubelet runs the pods' `imagehub build-worker`
+// as this imagehub binary, an external registry that demands a password,
+// and the stub base image in it.
+type kubeBuilds struct {
+	cluster *kubetest.Cluster
+	reg     *registry.Server
+	auth    *remote.Auth
+	base    string
+	// kubeArgs make a server build on this cluster.
+	kubeArgs []string
+}
+
+const kubeBuildNamespace = "imagehub-builds"
+
+func startKubeBuilds(tb testing.TB) kubeBuilds {
+	tb.Helper()
+	const user, password = "pusher", "push-pass-0123456789"
+	c := kubetest.Start(tb)
+	c.Apply(tb, "../../deploy/kubernetes/namespaces.yaml", false)
+	kubetest.StartKubelet(tb, c, kubeBuildNamespace, map[string][]string{"imagehub": {binary}})
+	reg := buildtest.Registry(tb, buildtest.Htpasswd(tb, user, password))
+	auth := &remote.Auth{Username: user, Password: password}
+	return kubeBuilds{
+		cluster: c, reg: reg, auth: auth, base: pushBaseTo(tb, reg.Addr(), auth),
+		kubeArgs: []string{"--builder", "kubernetes", "--kubeconfig", c.Kubeconfig, "--kube-namespace", kubeBuildNamespace,
+			"--worker-image", "registry.test/imagehub:1"},
+	}
+}
+
+// pushingServer starts a server that pushes to the registry with the
+// secret team-registry, with args added.
+func (k kubeBuilds) pushingServer(tb testing.TB, args ...string) *server {
+	tb.Helper()
+	s := startServer(tb, "", nil)
+	if code := s.api("POST", "/secrets", map[string]string{"name": "team-registry", "registryHost": k.reg.Addr(),
+		"username": k.auth.Username, "password": k.auth.Password}, nil); code != http.StatusCreated {
+		tb.Fatalf("create secret: %d", code)
+	}
+	s.stop()
+	s.args = append([]string{"--registry", k.reg.Addr() + "/team", "--push-secret", "team-registry", "--insecure-registries", k.reg.Addr()}, args...)
+	s.start()
+	return s
 }
 
 func openGate(t *testing.T, gates string, buildID int64, n int) {

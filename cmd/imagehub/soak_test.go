@@ -5,6 +5,7 @@ package main
 // log viewers in soak_logs_test.go.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -369,11 +370,13 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 func mb(m memSample) float64 { return float64(m.rssKiB) / 1024 }
 
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
+// median is the middle value of xs (the higher one of an even count).
+func median[T cmp.Ordered](xs []T) T {
+	if len(xs) == 0 {
+		var zero T
+		return zero
 	}
-	s := slices.Clone(ds)
+	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[len(s)/2]
 }

@@ -60,7 +60,7 @@ func Start(t testing.TB) *Cluster {
 	bin := BinDir()
 	for _, name := range []string{"etcd", "kube-apiserver", "kube-controller-manager"} {
 		if _, err := os.Stat(filepath.Join(bin, name)); err != nil {
-			t.Fatalf("%s is not built (%v): run deploy/kubernetes/testcluster/build.sh (make install does)", name, err)
+			t.Fatalf("%s is not built (%v): run make testcluster (make test does)", name, err)
 		}
 	}
 	c := &Cluster{dir: t.TempDir()}

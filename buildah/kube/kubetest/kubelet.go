@@ -29,6 +29,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
+
+	"imagehub/buildah/buildtest"
 )
 
 // Kubelet stands in for a node's kubelet, which cannot run on the machines
@@ -40,14 +42,17 @@ import (
 //   - the command: Commands maps the container's command[0] to the local
 //     command that runs instead (a path and arguments of its own), followed
 //     by command[1:] and args;
-//   - volumes: each is a folder of the pod's own; a Secret volume holds the
-//     Secret's keys as files (mode 0400), an emptyDir starts empty; a
-//     hostPath is the host's path itself;
+//   - volumes: each is a folder of the pod's own, which others may pass
+//     through (0711) as the user namespaces of a real worker's RUN steps
+//     must; a Secret volume holds the Secret's keys as files (mode 0400),
+//     an emptyDir starts empty; a hostPath is the host's path itself;
 //   - paths: every argument and environment value that is a volume's
 //     mountPath, or starts with one and a slash, is rewritten to that
 //     volume's folder, since the process sees the machine's file system;
 //   - environment: the container's env (literal values only) and PATH;
-//   - no images, no isolation, no resource limits, no security context.
+//   - as root, a mount namespace of its own (private propagation), as a
+//     container has; no images, no other isolation, no resource limits, no
+//     security context: the process runs as the test's user.
 //
 // It reports the pod's phase (Running, then Succeeded or Failed with the
 // exit code), kills a process whose pod is being deleted, and then deletes
@@ -95,7 +100,7 @@ func StartKubelet(t testing.TB, c *Cluster, namespace string, commands map[strin
 	t.Helper()
 	k := &Kubelet{
 		Client: c.Client, Namespace: namespace, NodeName: "kubetest-node", Commands: commands,
-		dir: t.TempDir(), t: t, pods: map[types.UID]*podRun{}, byName: map[string]*podRun{},
+		dir: buildtest.TraversableDir(t), t: t, pods: map[types.UID]*podRun{}, byName: map[string]*podRun{},
 	}
 	port := k.serveLogs(t)
 	k.registerNode(t, port)
@@ -188,7 +193,7 @@ func (k *Kubelet) startPod(ctx context.Context, pod *corev1.Pod) {
 	}
 	c := pod.Spec.Containers[0]
 	podDir := filepath.Join(k.dir, string(pod.UID))
-	if err := os.MkdirAll(podDir, 0o700); err != nil {
+	if err := os.MkdirAll(podDir, 0o711); err != nil {
 		k.failPod(ctx, pod, err.Error())
 		return
 	}
@@ -222,6 +227,11 @@ func (k *Kubelet) startPod(ctx context.Context, pod *corev1.Pod) {
 	cmd.Env, cmd.Dir = env, podDir
 	cmd.Stdout, cmd.Stderr = run, run
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if os.Geteuid() == 0 {
+		// A mount namespace of its own, as a container has: what a real
+		// worker mounts (its store's layers) goes with the process.
+		cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
+	}
 	if err := cmd.Start(); err != nil {
 		k.failPod(ctx, pod, err.Error())
 		return
@@ -254,7 +264,7 @@ func (k *Kubelet) volumes(ctx context.Context, pod *corev1.Pod, podDir string) (
 	dirs := map[string]string{}
 	for _, v := range pod.Spec.Volumes {
 		dir := filepath.Join(podDir, "volumes", v.Name)
-		if err := os.MkdirAll(dir, 0o700); err != nil {
+		if err := os.MkdirAll(dir, 0o711); err != nil {
 			return nil, err
 		}
 		dirs[v.Name] = dir
