@@ -1,12 +1,8 @@
 package handlers
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -20,17 +16,7 @@ func TestBrowserGroupAdminAndUser(t *testing.T) {
 	env := newGroupEnv(t)
 	ctx := newBrowser(t)
 	base := env.http.URL
-	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			shot, _ := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-			path := filepath.Join(t.ArtifactDir(), "failure.png")
-			os.WriteFile(path, shot, 0o644)
-			t.Fatalf("%s: %v (screenshot %s)", name, err, path)
-		}
-	}
+	step := browserStep(t, ctx)
 	text := func(sel string) string {
 		t.Helper()
 		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))

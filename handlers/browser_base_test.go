@@ -2,12 +2,9 @@ package handlers
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -23,17 +20,7 @@ func TestBrowserBaseUpdate(t *testing.T) {
 	name := w.builtImage(t, "app", store.OwnerSystem)
 	ctx := newBrowser(t)
 	base := w.http.URL
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			shot, _ := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-			path := filepath.Join(t.ArtifactDir(), "failure.png")
-			os.WriteFile(path, shot, 0o644)
-			t.Fatalf("%s: %v (screenshot %s)", what, err, path)
-		}
-	}
+	step := browserStep(t, ctx)
 
 	step("sign in on the image page",
 		chromedp.Navigate(base+"/admin/images/"+name),

@@ -1,13 +1,9 @@
 package handlers
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -23,17 +19,7 @@ func TestBrowserPackagesAndCompare(t *testing.T) {
 	ctx := newBrowser(t)
 	image, first, second := env.listedImage("listed", store.OwnerSystem)
 	base := env.http.URL
-	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			shot, _ := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-			path := filepath.Join(t.ArtifactDir(), "failure.png")
-			os.WriteFile(path, shot, 0o644)
-			t.Fatalf("%s: %v (screenshot %s)", name, err, path)
-		}
-	}
+	step := browserStep(t, ctx)
 	text := func(sel string) string {
 		t.Helper()
 		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))

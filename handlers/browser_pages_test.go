@@ -1,14 +1,12 @@
 package handlers
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -22,17 +20,7 @@ func TestBrowserEveryPage(t *testing.T) {
 	visits := everyPage(t, env)
 	ctx := newBrowser(t)
 	base := env.http.URL
-	do := func(name string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			shot, _ := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-			path := filepath.Join(t.ArtifactDir(), "failure.png")
-			os.WriteFile(path, shot, 0o644)
-			t.Fatalf("%s: %v (screenshot %s)", name, err, path)
-		}
-	}
+	do := browserStep(t, ctx)
 	signedIn := ""
 	for i, v := range visits {
 		if v.As != signedIn {

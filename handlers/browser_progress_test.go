@@ -3,8 +3,6 @@ package handlers
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,17 +20,7 @@ func TestBrowserProgressBarMoves(t *testing.T) {
 	env := newTestEnv(t)
 	ctx := newBrowser(t)
 	_, id := env.progressImage("torch", store.OwnerSystem)
-	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			shot, _ := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-			path := filepath.Join(t.ArtifactDir(), "failure.png")
-			os.WriteFile(path, shot, 0o644)
-			t.Fatalf("%s: %v (screenshot %s)", name, err, path)
-		}
-	}
+	step := browserStep(t, ctx)
 	bar := `document.getElementById('build-progress-bar')`
 	label := `document.querySelector('label[for=build-progress-bar]').textContent`
 	eta := `document.getElementById('build-eta').textContent`

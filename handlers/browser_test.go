@@ -63,6 +63,25 @@ func newBrowser(t *testing.T) context.Context {
 	return ctx
 }
 
+// browserStep returns the step of a browser test: it runs actions on the
+// browser ctx for at most 15 s, and on failure keeps a full screenshot of
+// the page as failure.png in the test's artifact folder (taken on ctx, not
+// on the step's expired one) and stops the test with the step's name, the
+// error and where the screenshot is.
+func browserStep(t *testing.T, ctx context.Context) func(name string, actions ...chromedp.Action[chromedp.Void]) {
+	return func(name string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			shot, _ := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+			path := filepath.Join(t.ArtifactDir(), "failure.png")
+			os.WriteFile(path, shot, 0o644)
+			t.Fatalf("%s: %v (screenshot %s)", name, err, path)
+		}
+	}
+}
+
 // TestBrowserImageLifecycle drives the pages as an administrator would: sign
 // in, add an image with a bad display name and see the error at the field,
 // fix it, find it with live search, edit it, restrict it to a group, take the
@@ -82,17 +101,7 @@ func TestBrowserImageLifecycle(t *testing.T) {
 	env.mustCreateImage(&store.Image{DisplayName: "r-studio", Type: store.TypeCPU, Description: "Custom R image with tidyverse; first build pending.",
 		Recipe: &store.Recipe{BaseImage: "docker.io/rocker/rstudio:4.4", Apt: "libxml2-dev"}, Groups: []string{"data-science"}})
 	base := env.http.URL
-	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			shot, _ := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-			path := filepath.Join(t.ArtifactDir(), "failure.png")
-			os.WriteFile(path, shot, 0o644)
-			t.Fatalf("%s: %v (screenshot %s)", name, err, path)
-		}
-	}
+	step := browserStep(t, ctx)
 	text := func(sel string) string {
 		t.Helper()
 		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))

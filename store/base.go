@@ -81,18 +81,5 @@ func (s *Store) RecordBaseCheck(ctx context.Context, build int64, digest string)
 // ImagesWithBase names the images whose current build recorded the base
 // digest it was built on, by name: those a base check can compare.
 func (s *Store) ImagesWithBase(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT i.name FROM images i `+baseJoin+` WHERE cb.base_digest != '' ORDER BY i.name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		names = append(names, n)
-	}
-	return names, rows.Err()
+	return queryNames(ctx, s.db, `SELECT i.name FROM images i `+baseJoin+` WHERE cb.base_digest != '' ORDER BY i.name`)
 }

@@ -53,42 +53,16 @@ func (s *Store) ImagesWithExpiredBuilds(ctx context.Context, keep int) ([]string
 	if keep < 1 {
 		return nil, nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT i.name FROM builds b JOIN images i ON i.id = b.image_id
+	return queryNames(ctx, s.db, `SELECT DISTINCT i.name FROM builds b JOIN images i ON i.id = b.image_id
 		WHERE b.pruned_at IS NULL AND NOT `+activeBuildCond+`
 			AND (SELECT COUNT(*) FROM builds n WHERE n.image_id = b.image_id AND n.id > b.id) >= ?
 		ORDER BY i.name`, keep)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		names = append(names, n)
-	}
-	return names, rows.Err()
 }
 
 // ImageURLsWithPrefix returns the URLs and GPU URLs of all images that begin
 // with prefix ("host/imagehub/name:" or "…/name@"): what still points into
 // a repository of the registry, which must not be deleted from under them.
 func (s *Store) ImageURLsWithPrefix(ctx context.Context, prefix string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT url FROM images WHERE substr(url, 1, length(?1)) = ?1
+	return queryNames(ctx, s.db, `SELECT url FROM images WHERE substr(url, 1, length(?1)) = ?1
 		UNION SELECT url_for_gpu FROM images WHERE substr(url_for_gpu, 1, length(?1)) = ?1`, prefix)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var urls []string
-	for rows.Next() {
-		var u string
-		if err := rows.Scan(&u); err != nil {
-			return nil, err
-		}
-		urls = append(urls, u)
-	}
-	return urls, rows.Err()
 }
