@@ -63,9 +63,10 @@ lint:
 	go vet ./...
 	$(STATICCHECK) ./...
 
-## bench: benchmarks (build vs buildah CLI, rebuild, a second image through the package cache vs the first, SSE fan-out, the catalogue at 10,000 images) and the soak (SOAK long, 5m by default); figures are ratios to a baseline of the same run
-bench: install
+## bench: benchmarks (build vs buildah CLI, rebuild in the same store and through the registry cache, a second image through the package cache vs the first, the Kubernetes runner vs the local one, SSE fan-out, the catalogue at 10,000 images) and the soak (SOAK long, 5m by default); figures are ratios to a baseline of the same run
+bench: install testcluster
 	go test -count=1 -run '^$$' -bench Build -benchtime 5x -timeout 60m ./buildah/worker
+	go test -count=1 -run '^$$' -bench KubernetesRunner -benchtime 5x -timeout 30m ./cmd/imagehub
 	go test -count=1 -run '^$$' -bench 'SSE|Hub' -benchtime 500x ./handlers ./buildah/buildlog
 	go test -count=1 -run '^$$' -bench Scale -benchtime 2000x ./handlers
 	go test -count=1 -run '^$$' -bench Soak -benchtime 1x -timeout $(SOAK_TIMEOUT) ./cmd/imagehub -soak-duration $(SOAK)

@@ -11,6 +11,7 @@ need=(
   skopeo                     # tests: an independent client checks what was pushed
   buildah                    # benchmarks: Debian's buildah 1.28 CLI, the baseline imagehub is compared with
   chromium chromium-driver   # tests: the browser test
+  python3                    # tests: smoke.py (the smoke test's script) runs under the host's python3
   ca-certificates
 )
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo

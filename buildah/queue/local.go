@@ -259,7 +259,7 @@ func (r LocalRunner) Reap(ctx context.Context, buildID int64, dir string) error 
 	pid, start, tmpDir, err := readPidFile(pidPath)
 	switch {
 	case err == nil && r.isWorker(pid, start):
-		killed := killTree(pid, func(sig syscall.Signal) error { return syscall.Kill(pid, sig) })
+		killed := KillTree(pid, func(sig syscall.Signal) error { return syscall.Kill(pid, sig) })
 		waitGone(ctx, killed)
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		errs = append(errs, err)
@@ -327,7 +327,7 @@ func (j *localJob) Cancel() {
 		return
 	}
 	signalRoot := func(sig syscall.Signal) error { return j.cmd.Process.Signal(sig) }
-	j.killed = append(j.killed, killTree(j.pid, signalRoot)...)
+	j.killed = append(j.killed, KillTree(j.pid, signalRoot)...)
 }
 
 // Wait waits for the worker, then cleans up after it.

@@ -16,13 +16,15 @@ import (
 
 // This file finds, stops and recognises worker processes through /proc.
 
-// killTree kills root, its process group and every descendant of root, also
+// KillTree kills root, its process group and every descendant of root, also
 // those that left the group or the session (a RUN step's processes do, and
 // may live in other namespaces). Everything is stopped first, round after
 // round until no new descendant appears, so that nothing can fork away while
 // the tree is being walked; then everything is killed. It returns the pids
-// it signalled.
-func killTree(root int, signalRoot func(syscall.Signal) error) []int {
+// it signalled. It ends the local runner's workers, and the pods of the
+// test kubelet (kubetest), where it stands in for the cgroup a container
+// runtime kills.
+func KillTree(root int, signalRoot func(syscall.Signal) error) []int {
 	signalRoot(syscall.SIGSTOP)
 	syscall.Kill(-root, syscall.SIGSTOP)
 	stopped := map[int]bool{}

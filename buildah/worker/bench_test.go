@@ -55,8 +55,8 @@ import (
 //     slirp4netns: made before its clock starts) and reading the base
 //     image from the registry.
 //
-//   - rebuild-pip/debian: a recipe with real apt packages (hello, jq) and a
-//     pip line, built cold (a new store holding only the pulled base image),
+//   - rebuild-pip/debian: a recipe with real apt packages (hello, jq,
+//     python3-pip) and a pip line, built cold (a new store holding only the pulled base image),
 //     then rebuilt in the same store with one more pip package, as an
 //     administrator's edit does. ratio_rebuild_vs_cold is the median of
 //     rebuild seconds / cold seconds.
@@ -245,10 +245,11 @@ func benchRebuild(b *testing.B, e *benchEnv) {
 	reportSides(b, "rebuild", warms)
 }
 
-// The rebuild-pip recipes: real apt packages and a pip line, then one more
-// pip package.
+// The rebuild-pip recipes: real apt packages, Python among them as in the
+// images of a data-science platform, and a pip line (the base's stand-in
+// pip, as the tests have no PyPI); then one more pip package.
 var (
-	rebuildCold = recipe.Packages{Apt: []string{"hello", "jq"}, Pip: []string{"six"}}
+	rebuildCold = recipe.Packages{Apt: []string{"hello", "jq", "python3-pip"}, Pip: []string{"six"}}
 	rebuildWarm = recipe.Packages{Apt: rebuildCold.Apt, Pip: []string{"six", "seven"}}
 )
 

@@ -168,10 +168,20 @@ func envValue(env []string, key string) string {
 	return ""
 }
 
+// smokeArg is smoke.py's one argument: the checks as a JSON list, an empty
+// one when there is nothing to import (an image with python3 and no pip
+// line still gets pip check), never null.
+func smokeArg(checks []smokeCheck) ([]byte, error) {
+	if checks == nil {
+		checks = []smokeCheck{}
+	}
+	return json.Marshal(checks)
+}
+
 // runSmoke runs smoke.py with the image's python in a container of b and
 // reads its verdict.
 func runSmoke(b *bh.Builder, env *buildEnv, iso isolation, python string, checks []smokeCheck, log io.Writer) error {
-	arg, err := json.Marshal(checks)
+	arg, err := smokeArg(checks)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package worker
 import (
 	"bytes"
 	"errors"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -45,5 +46,26 @@ func TestSmokeOutputVerdict(t *testing.T) {
 	log, err = run([]string{strings.Repeat("x", smokeOutputLimit) + "\n", "imagehub smoke: FAILED z: import z: late\n"}, strings.Repeat("y", 1000), errors.New("exit status 1"), false)
 	if len(log) > smokeOutputLimit+200 || !strings.Contains(log, "output cut after") || err == nil || !strings.Contains(err.Error(), "z: import z: late") {
 		t.Errorf("bounded output: %d bytes, %v", len(log), err)
+	}
+}
+
+// TestSmokeScriptWithNothingToImport runs smoke.py under this machine's
+// python3 with the argument of an image that has python3 and no pip
+// requirement to import: it runs pip check and passes (it once failed on a
+// null list, and with it every build of such an image).
+func TestSmokeScriptWithNothingToImport(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatal("python3 is needed to run smoke.py (.ci/install.sh installs it)")
+	}
+	for _, checks := range [][]smokeCheck{nil, {}} {
+		arg, err := smokeArg(checks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(python, "-c", smokeScript, string(arg)).CombinedOutput()
+		if err != nil || !strings.HasSuffix(string(out), smokePrefix+"passed\n") {
+			t.Errorf("smoke.py %s: %v\n%s", arg, err, out)
+		}
 	}
 }

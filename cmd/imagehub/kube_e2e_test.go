@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"imagehub/buildah/buildtest"
@@ -91,64 +92,122 @@ func TestServerKilledMidBuildOnKubernetes(t *testing.T) {
 // enters the catalogue. The kubelet runs it as root and without a user
 // namespace; rootless buildah inside a real pod is checked on paper only
 // (README, "Builds on Kubernetes").
-//
-// A rebuild with one more pip line runs in a new pod, whose store starts
-// empty: the layers of the steps before the pip step come from the layer
-// cache the first pod pushed beside the image, IMAGE-buildcache.
 func TestBuildOnKubernetes(t *testing.T) {
 	needRoot(t)
 	if testing.Short() {
 		t.Skip("starts a Kubernetes control plane")
 	}
 	k := startKubeBuilds(t)
-	s, reg, auth, base := k.pushingServer(t, k.kubeArgs...), k.reg, k.auth, k.base
+	s, reg, auth := k.pushingServer(t, k.kubeArgs...), k.reg, k.auth
+	recipe := func(apt, pip string) map[string]string {
+		return map[string]string{"baseImage": k.base, "pullSecret": "team-registry", "apt": apt, "pip": pip}
+	}
 
-	recipe := map[string]string{"baseImage": base, "pullSecret": "team-registry", "apt": "jq", "pip": "requests"}
-	first := s.createCustomImage("kube-real", recipe)
-	first = s.waitBuild(first.ID, 5*time.Minute, "succeeded", "failed", "cancelled", "interrupted")
-	log := s.log(first.ID)
-	if first.Status != "succeeded" || !strings.HasPrefix(first.TargetImage, reg.Addr()+"/team/kube-real:") {
-		t.Fatalf("build on Kubernetes: %+v\n%s\nserver:\n%s", first, log, s.out)
-	}
-	if got := skopeoDigest(t, first.TargetImage, auth); got != first.Digest {
-		t.Errorf("the registry holds %s as %s, the build says %s", first.TargetImage, got, first.Digest)
-	}
-	var img apiImage
-	s.api("GET", "/images/kube-real", nil, &img)
-	if want := first.TargetImage + "@" + first.Digest; !img.Ready || img.URL != want {
-		t.Errorf("the catalogue's image: %+v, want ready at %s", img, want)
-	}
-	for _, want := range []string{"apt-get update", "Pushing " + first.TargetImage, "--> Pushing cache"} {
-		if !strings.Contains(log, want) {
-			t.Errorf("the build's log lacks %q:\n%s", want, log)
+	// A rebuild with one more pip line runs in a new pod, whose store
+	// starts empty: the layers of the steps before the pip step come from
+	// the layer cache the first pod pushed beside the image,
+	// IMAGE-buildcache.
+	t.Run("build, then rebuild through the registry cache", func(t *testing.T) {
+		first := s.createCustomImage("kube-real", recipe("jq", "requests"))
+		first = s.waitBuild(first.ID, 5*time.Minute, "succeeded", "failed", "cancelled", "interrupted")
+		log := s.log(first.ID)
+		if first.Status != "succeeded" || !strings.HasPrefix(first.TargetImage, reg.Addr()+"/team/kube-real:") {
+			t.Fatalf("build on Kubernetes: %+v\n%s\nserver:\n%s", first, log, s.out)
+		}
+		if got := skopeoDigest(t, first.TargetImage, auth); got != first.Digest {
+			t.Errorf("the registry holds %s as %s, the build says %s", first.TargetImage, got, first.Digest)
+		}
+		var img apiImage
+		s.api("GET", "/images/kube-real", nil, &img)
+		if want := first.TargetImage + "@" + first.Digest; !img.Ready || img.URL != want {
+			t.Errorf("the catalogue's image: %+v, want ready at %s", img, want)
+		}
+		for _, want := range []string{"apt-get update", "Pushing " + first.TargetImage, "--> Pushing cache"} {
+			if !strings.Contains(log, want) {
+				t.Errorf("the build's log lacks %q:\n%s", want, log)
+			}
+		}
+		if strings.Contains(log, auth.Password) || strings.Contains(log, "imagehub-event") {
+			t.Errorf("the log holds the password or an event line:\n%s", log)
+		}
+		var pkgs struct {
+			Total int `json:"total"`
+		}
+		if s.api("GET", fmt.Sprintf("/builds/%d/packages", first.ID), nil, &pkgs); pkgs.Total == 0 {
+			t.Errorf("the pod's worker listed no packages (the apt stub records jq)")
+		}
+
+		var second apiBuild
+		if code := s.api("POST", "/images/kube-real/rebuild", recipe("jq", "requests\nsix"), &second); code != http.StatusAccepted {
+			t.Fatalf("rebuild: %d %+v", code, second)
+		}
+		second = s.waitBuild(second.ID, 5*time.Minute, "succeeded", "failed", "cancelled", "interrupted")
+		log = s.log(second.ID)
+		if second.Status != "succeeded" || second.Digest == first.Digest {
+			t.Fatalf("the rebuild: %+v (first %+v)\n%s", second, first, log)
+		}
+		if !strings.Contains(log, "--> Cache pulled from remote") {
+			t.Errorf("the rebuild's new pod took no layer from the registry cache:\n%s", log)
+		}
+		if tags, err := skopeo("list-tags", auth, "docker://"+reg.Addr()+"/team/kube-real-buildcache"); err != nil || !strings.Contains(tags, `"Tags"`) {
+			t.Errorf("the layer cache repository: %s %v", tags, err)
+		}
+	})
+
+	t.Run("a failing build", func(t *testing.T) {
+		r := recipe("", "requests")
+		r["baseImage"] = reg.Addr() + "/base/nothing:here"
+		b := s.createCustomImage("kube-failing", r)
+		b = s.waitBuild(b.ID, 5*time.Minute, "succeeded", "failed", "cancelled", "interrupted")
+		if b.Status != "failed" || !strings.Contains(b.Error, "base image") {
+			t.Errorf("a build on a base image that does not exist: %+v\n%s", b, s.log(b.ID))
+		}
+	})
+
+	t.Run("cancel during a RUN step", func(t *testing.T) {
+		b := s.createCustomImage("kube-cancel", recipe("sleepy", ""))
+		s.waitLog(b.ID, "sleeping now", 3*time.Minute)
+		start := time.Now()
+		if code := s.api("POST", fmt.Sprintf("/builds/%d/cancel", b.ID), nil, nil); code >= http.StatusMultipleChoices {
+			t.Fatalf("cancel: status %d", code)
+		}
+		b = s.waitBuild(b.ID, 5*time.Second, "cancelled", "failed", "succeeded", "interrupted")
+		if b.Status != "cancelled" {
+			t.Errorf("after cancel: %+v", b)
+		}
+		t.Logf("cancelled in %s", time.Since(start).Round(time.Millisecond))
+		waitJobGone(t, k.cluster, b.ID)
+	})
+
+	t.Run("the server killed in the middle of a build", func(t *testing.T) {
+		b := s.createCustomImage("kube-napping", recipe("napping", ""))
+		s.waitLog(b.ID, "napping 2\n", 3*time.Minute)
+		s.kill9()
+		s.start()
+		b = s.waitBuild(b.ID, 3*time.Minute, "succeeded", "failed", "cancelled", "interrupted")
+		log := s.log(b.ID)
+		if b.Status != "succeeded" || b.Digest == "" {
+			t.Fatalf("the build after the restart: %+v\n%s", b, log)
+		}
+		for i := 1; i <= 6; i++ {
+			if n := strings.Count(log, fmt.Sprintf("napping %d\n", i)); n != 1 {
+				t.Errorf("napping %d is %d times in the log:\n%s", i, n, log)
+			}
+		}
+	})
+}
+
+// waitJobGone waits until a build's Job is deleted.
+func waitJobGone(t *testing.T, c *kubetest.Cluster, buildID int64) {
+	t.Helper()
+	job := fmt.Sprintf("imagehub-build-%d", buildID)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		_, err := c.Client.BatchV1().Jobs(kubeBuildNamespace).Get(context.Background(), job, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return
 		}
 	}
-	if strings.Contains(log, auth.Password) || strings.Contains(log, "imagehub-event") {
-		t.Errorf("the log holds the password or an event line:\n%s", log)
-	}
-	var pkgs struct {
-		Total int `json:"total"`
-	}
-	if s.api("GET", fmt.Sprintf("/builds/%d/packages", first.ID), nil, &pkgs); pkgs.Total == 0 {
-		t.Errorf("the pod's worker listed no packages (the apt stub records jq)")
-	}
-
-	recipe["pip"] = "requests\nsix"
-	var second apiBuild
-	if code := s.api("POST", "/images/kube-real/rebuild", recipe, &second); code != http.StatusAccepted {
-		t.Fatalf("rebuild: %d %+v", code, second)
-	}
-	second = s.waitBuild(second.ID, 5*time.Minute, "succeeded", "failed", "cancelled", "interrupted")
-	log = s.log(second.ID)
-	if second.Status != "succeeded" || second.Digest == first.Digest {
-		t.Fatalf("the rebuild: %+v (first %+v)\n%s", second, first, log)
-	}
-	if !strings.Contains(log, "--> Cache pulled from remote") {
-		t.Errorf("the rebuild's new pod took no layer from the registry cache:\n%s", log)
-	}
-	if tags, err := skopeo("list-tags", auth, "docker://"+reg.Addr()+"/team/kube-real-buildcache"); err != nil || !strings.Contains(tags, `"Tags"`) {
-		t.Errorf("the layer cache repository: %s %v", tags, err)
-	}
+	t.Errorf("the Job %s is still there", job)
 }
 
 // kubeBuilds is what a test of real builds on Kubernetes runs: a control

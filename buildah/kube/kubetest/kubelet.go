@@ -31,6 +31,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"imagehub/buildah/buildtest"
+	"imagehub/buildah/queue"
 )
 
 // Kubelet stands in for a node's kubelet, which cannot run on the machines
@@ -55,8 +56,8 @@ import (
 //     security context: the process runs as the test's user.
 //
 // It reports the pod's phase (Running, then Succeeded or Failed with the
-// exit code), kills a process whose pod is being deleted, and then deletes
-// the pod, as a kubelet does. It serves the containers' logs on 127.0.0.1
+// exit code), kills a process whose pod is being deleted (with all it
+// started), and then deletes the pod, as a kubelet does. It serves the containers' logs on 127.0.0.1
 // (/containerLogs/NS/POD/CONTAINER, with follow) at the address it gives
 // its Node, so that the API server's pods/log reaches them.
 type Kubelet struct {
@@ -83,6 +84,14 @@ type podRun struct {
 	exited    bool
 	killed    bool
 	finalized bool // the pod's terminal status was reported
+}
+
+// kill kills the pod's process with everything it started, as a container
+// runtime kills the pod's cgroup: also what left its process group (a real
+// worker's RUN steps do).
+func (p *podRun) kill() {
+	pid := p.cmd.Process.Pid
+	queue.KillTree(pid, func(sig syscall.Signal) error { return syscall.Kill(pid, sig) })
 }
 
 func (p *podRun) Write(b []byte) (int, error) {
@@ -348,7 +357,7 @@ func (k *Kubelet) stopPod(ctx context.Context, pod *corev1.Pod, run *podRun) {
 		run.mu.Lock()
 		if !run.exited && !run.killed {
 			run.killed = true
-			syscall.Kill(-run.cmd.Process.Pid, syscall.SIGKILL)
+			run.kill()
 		}
 		exited := run.exited
 		run.mu.Unlock()
@@ -400,7 +409,7 @@ func (k *Kubelet) killAll() {
 	for _, run := range k.pods {
 		run.mu.Lock()
 		if !run.exited {
-			syscall.Kill(-run.cmd.Process.Pid, syscall.SIGKILL)
+			run.kill()
 		}
 		run.mu.Unlock()
 	}
