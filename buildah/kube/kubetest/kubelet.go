@@ -57,9 +57,10 @@ import (
 //
 // It reports the pod's phase (Running, then Succeeded or Failed with the
 // exit code), kills a process whose pod is being deleted (with all it
-// started), and then deletes the pod, as a kubelet does. It serves the containers' logs on 127.0.0.1
-// (/containerLogs/NS/POD/CONTAINER, with follow) at the address it gives
-// its Node, so that the API server's pods/log reaches them.
+// started), and then deletes the pod, as a kubelet does. It serves the
+// containers' logs on 127.0.0.1 (/containerLogs/NS/POD/CONTAINER, with
+// follow) at the address it gives its Node, so that the API server's
+// pods/log reaches them.
 type Kubelet struct {
 	Client    kubernetes.Interface
 	Namespace string
