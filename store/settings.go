@@ -82,19 +82,21 @@ func (p PackageSettings) Channels() []string {
 }
 
 // mirrorSecret is one package manager's secret with the URLs it may be
-// offered to.
+// offered to; netrc says whether the credentials go into a netrc-style file
+// (NetrcReason).
 type mirrorSecret struct {
 	key, manager, name string
 	urls               []string
+	netrc              bool
 }
 
 // secrets lists each package manager's secret and the URLs it is for.
-// conda takes credentials in its channel alias alone.
+// conda takes credentials in its channel alias alone (escaped in the URL).
 func (p PackageSettings) secrets() []mirrorSecret {
 	return []mirrorSecret{
-		{"pipSecret", "pip", p.PipSecret, []string{p.PipIndexURL, p.PipExtraIndexURL}},
-		{"condaSecret", "conda", p.CondaSecret, []string{p.CondaChannelAlias}},
-		{"aptSecret", "APT", p.AptSecret, []string{p.AptMirror}},
+		{"pipSecret", "pip", p.PipSecret, []string{p.PipIndexURL, p.PipExtraIndexURL}, true},
+		{"condaSecret", "conda", p.CondaSecret, []string{p.CondaChannelAlias}, false},
+		{"aptSecret", "APT", p.AptSecret, []string{p.AptMirror}, true},
 	}
 }
 
@@ -233,7 +235,7 @@ func (s *Store) EffectivePackageSettings(ctx context.Context) (PackageSettings, 
 // credential is only ever offered to its own host.
 func (s *Store) SavePackageSettings(ctx context.Context, p PackageSettings) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		f, err := checkMirrorSecrets(ctx, tx, p.Over(s.PackageDefaults()))
+		f, err := s.checkMirrorSecrets(ctx, tx, p.Over(s.PackageDefaults()))
 		if err != nil {
 			return err
 		}
@@ -257,7 +259,7 @@ func (s *Store) SavePackageSettings(ctx context.Context, p PackageSettings) erro
 // secrets in the store, as SavePackageSettings checks the page's.
 func (s *Store) CheckPackageDefaults(ctx context.Context) error {
 	return s.readTx(ctx, func(tx *sql.Tx) error {
-		f, err := checkMirrorSecrets(ctx, tx, s.PackageDefaults())
+		f, err := s.checkMirrorSecrets(ctx, tx, s.PackageDefaults())
 		if err == nil && len(f) > 0 {
 			err = Invalid(f)
 		}
@@ -265,16 +267,18 @@ func (s *Store) CheckPackageDefaults(ctx context.Context) error {
 	})
 }
 
-// checkMirrorSecrets says, by field, which secrets of p do not exist or are
-// for none of their package manager's URLs' hosts.
-func checkMirrorSecrets(ctx context.Context, tx *sql.Tx, p PackageSettings) (map[string]string, error) {
+// checkMirrorSecrets says, by field, which secrets of p do not exist, are
+// for none of their package manager's URLs' hosts, or hold credentials
+// that their package manager's credential file cannot carry.
+func (s *Store) checkMirrorSecrets(ctx context.Context, tx *sql.Tx, p PackageSettings) (map[string]string, error) {
 	f := map[string]string{}
 	for _, m := range p.secrets() {
 		if m.name == "" {
 			continue
 		}
-		var host string
-		err := tx.QueryRowContext(ctx, `SELECT registry_host FROM secrets WHERE name = ?`, m.name).Scan(&host)
+		var host, username string
+		var sealed []byte
+		err := tx.QueryRowContext(ctx, `SELECT registry_host, username, password_enc FROM secrets WHERE name = ?`, m.name).Scan(&host, &username, &sealed)
 		if errors.Is(err, sql.ErrNoRows) {
 			f[m.key] = fmt.Sprintf("No secret is named %q.", m.name)
 			continue
@@ -283,9 +287,32 @@ func checkMirrorSecrets(ctx context.Context, tx *sql.Tx, p PackageSettings) (map
 		}
 		if !onHost(m.urls, host) {
 			f[m.key] = fmt.Sprintf("Secret %q is for %s, and no %s URL is on that host.", m.name, host, m.manager)
+			continue
+		}
+		if !m.netrc {
+			continue
+		}
+		password, err := s.cipher.open(sealed)
+		if err != nil {
+			return nil, err
+		}
+		if r := NetrcReason(username, password); r != "" {
+			f[m.key] = fmt.Sprintf("Secret %q: %s", m.name, r)
 		}
 	}
 	return f, nil
+}
+
+// NetrcReason says why a username and password cannot be written to the
+// netrc-style files that pip and APT read their mirrors' credentials from,
+// whose words hold no space, quote, backslash or "#"; or "".
+func NetrcReason(username, password string) string {
+	for _, w := range []string{username, password} {
+		if w == "" || strings.ContainsAny(w, " \t\r\n\"'\\#") {
+			return "its username or password is empty or holds a space, a quote, a backslash or '#', which the credential files of pip and APT (netrc) cannot carry; give the mirror an account without them."
+		}
+	}
+	return ""
 }
 
 // onHost reports whether one of urls is on host (host[:port], as a

@@ -91,6 +91,13 @@ func TestPackageSettingsSecrets(t *testing.T) {
 	ctx := context.Background()
 	mustNoErr(t, s.CreateSecret(ctx, &store.Secret{Name: "pypi", RegistryHost: "10.1.2.3:8080", Username: "u", Password: "p"}))
 	mustNoErr(t, s.CreateSecret(ctx, &store.Secret{Name: "apt", RegistryHost: "apt.example.com", Username: "u", Password: "p"}))
+	// A registry password may hold anything; pip's and APT's netrc files
+	// cannot carry a space, a quote, a backslash or "#". conda's URL can.
+	mustNoErr(t, s.CreateSecret(ctx, &store.Secret{Name: "spaced", RegistryHost: "10.1.2.3:8080", Username: "u", Password: "two words"}))
+	mustNoErr(t, s.CreateSecret(ctx, &store.Secret{Name: "hashed", RegistryHost: "apt.example.com", Username: "u", Password: `p#ss\"`}))
+	mustNoErr(t, s.CreateSecret(ctx, &store.Secret{Name: "conda", RegistryHost: "conda.example.com", Username: "u", Password: "two words #"}))
+	mustNoErr(t, s.SavePackageSettings(ctx, store.PackageSettings{CondaChannelAlias: "https://conda.example.com/", CondaSecret: "conda"}))
+	mustNoErr(t, s.SavePackageSettings(ctx, store.PackageSettings{}))
 
 	for _, tc := range []struct {
 		p     store.PackageSettings
@@ -102,11 +109,17 @@ func TestPackageSettingsSecrets(t *testing.T) {
 		{store.PackageSettings{PipSecret: "pypi"}, "pipSecret"},
 		{store.PackageSettings{AptMirror: "http://other.example.com/", AptSecret: "apt"}, "aptSecret"},
 		{store.PackageSettings{CondaChannels: "http://apt.example.com/x", CondaSecret: "apt"}, "condaSecret"},
+		{store.PackageSettings{PipIndexURL: "http://10.1.2.3:8080/simple", PipSecret: "spaced"}, "pipSecret"},
+		{store.PackageSettings{AptMirror: "http://apt.example.com/debian", AptSecret: "hashed"}, "aptSecret"},
 	} {
 		err := s.SavePackageSettings(ctx, tc.p)
 		if store.ErrorCode(err) != store.EINVALID || store.ErrorFields(err)[tc.field] == "" {
 			t.Errorf("SavePackageSettings(%+v) = %v, want a reason at %s", tc.p, err, tc.field)
 		}
+	}
+	err = s.SavePackageSettings(ctx, store.PackageSettings{PipIndexURL: "http://10.1.2.3:8080/simple", PipSecret: "spaced"})
+	if r := store.ErrorFields(err)["pipSecret"]; !strings.Contains(r, `Secret "spaced"`) || !strings.Contains(r, "netrc") {
+		t.Errorf("the pip secret with a space: %q, want it named and netrc said", r)
 	}
 	if got, _ := s.PackageSettings(ctx); got != (store.PackageSettings{}) {
 		t.Errorf("a refused save wrote %+v", got)

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -20,6 +21,7 @@ import (
 
 	"imagehub/buildah/recipe"
 	"imagehub/buildah/workerspec"
+	"imagehub/store"
 )
 
 // This file prepares what a recipe's RUN steps need for the package caches
@@ -143,12 +145,11 @@ func credentialFiles(m workerspec.Mirrors) (map[string]string, error) {
 }
 
 // netrcEntry writes one "machine" line of a netrc (or apt_auth.conf) file,
-// whose words cannot hold spaces, quotes, backslashes or "#".
+// whose words cannot hold spaces, quotes, backslashes or "#"
+// (store.NetrcReason; the Settings page refuses such a secret already).
 func netrcEntry(b *strings.Builder, machine string, a *workerspec.HostAuth) error {
-	for _, w := range []string{a.Username, a.Password} {
-		if w == "" || strings.ContainsAny(w, " \t\r\n\"'\\#") {
-			return fmt.Errorf("a username or password that is empty or holds a space, a quote, a backslash or '#' cannot be written to a netrc file")
-		}
+	if r := store.NetrcReason(a.Username, a.Password); r != "" {
+		return errors.New(r)
 	}
 	fmt.Fprintf(b, "machine %s login %s password %s\n", machine, a.Username, a.Password)
 	return nil
