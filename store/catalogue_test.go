@@ -3,22 +3,10 @@ package store
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 )
-
-func openInternal(t *testing.T) (*Store, string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "imagehub.db")
-	s, err := Open(path, make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s, path
-}
 
 func names(imgs []*Image) []string {
 	out := make([]string, len(imgs))

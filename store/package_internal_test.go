@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -10,31 +9,20 @@ import (
 // TestDeletingAnImageDeletesItsLists: a build's package list goes with the
 // build, and the build with its image.
 func TestDeletingAnImageDeletesItsLists(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "imagehub.db"), make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := openInternal(t)
 	ctx := context.Background()
-	r := Recipe{BaseImage: "r/base:1"}
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(s.CreateImage(ctx, &Image{DisplayName: "sci", Type: TypeCPU, Global: true, Recipe: &r}))
+	r := createSci(t, s)
 	b, err := s.CreateBuild(ctx, "sci", r, "reg/imagehub/sci:t")
-	must(err)
-	must(s.SucceedBuild(ctx, b.ID, "sha256:"+strings.Repeat("a", 64), []Package{{ManagerApt, "jq", "1.6"}}))
+	must(t, err)
+	must(t, s.SucceedBuild(ctx, b.ID, "sha256:"+strings.Repeat("a", 64), []Package{{ManagerApt, "jq", "1.6"}}))
 	count := func() (lists, pkgs int) {
-		must(s.db.QueryRow(`SELECT (SELECT COUNT(*) FROM package_lists), (SELECT COUNT(*) FROM packages)`).Scan(&lists, &pkgs))
+		must(t, s.db.QueryRow(`SELECT (SELECT COUNT(*) FROM package_lists), (SELECT COUNT(*) FROM packages)`).Scan(&lists, &pkgs))
 		return lists, pkgs
 	}
 	if lists, pkgs := count(); lists != 1 || pkgs != 1 {
 		t.Fatalf("after the build: %d lists, %d packages; want 1 and 1", lists, pkgs)
 	}
-	must(s.DeleteImage(ctx, "sci"))
+	must(t, s.DeleteImage(ctx, "sci"))
 	if lists, pkgs := count(); lists != 0 || pkgs != 0 {
 		t.Errorf("after deleting the image: %d lists, %d packages are left", lists, pkgs)
 	}

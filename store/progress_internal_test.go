@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -48,44 +47,33 @@ func TestEstimateLeft(t *testing.T) {
 // (failed ones and other step counts do not count); none before the first
 // step, none once it finished, and steps out of order are refused.
 func TestBuildProgress(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "imagehub.db"), make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := openInternal(t)
 	ctx := context.Background()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 	clock := time.Date(2026, 11, 29, 6, 0, 0, 0, time.UTC)
 	s.now = func() time.Time { return clock }
-	r := Recipe{BaseImage: "r/base:1"}
-	must(s.CreateImage(ctx, &Image{DisplayName: "sci", Type: TypeCPU, Global: true, Recipe: &r}))
+	r := createSci(t, s)
 	digest := "sha256:" + strings.Repeat("a", 64)
 	// build runs steps of these durations (in seconds), then ends as final.
 	build := func(durations []int, final BuildStatus) int64 {
 		t.Helper()
 		b, err := s.CreateBuild(ctx, "sci", r, "reg/imagehub/sci:t")
-		must(err)
-		must(s.StartBuild(ctx, b.ID))
+		must(t, err)
+		must(t, s.StartBuild(ctx, b.ID))
 		for i, d := range durations {
-			must(s.RecordBuildStep(ctx, b.ID, i+1, len(durations), clock))
+			must(t, s.RecordBuildStep(ctx, b.ID, i+1, len(durations), clock))
 			clock = clock.Add(time.Duration(d) * time.Second)
 		}
 		if final == BuildSucceeded {
-			must(s.SucceedBuild(ctx, b.ID, digest, nil))
+			must(t, s.SucceedBuild(ctx, b.ID, digest, nil))
 		} else {
-			must(s.FinishBuild(ctx, b.ID, final, "", "broken"))
+			must(t, s.FinishBuild(ctx, b.ID, final, "", "broken"))
 		}
 		return b.ID
 	}
 	progress := func(id int64) *BuildProgress {
 		t.Helper()
 		b, err := s.FindBuild(ctx, id)
-		must(err)
+		must(t, err)
 		return b.Progress
 	}
 
@@ -94,27 +82,27 @@ func TestBuildProgress(t *testing.T) {
 		t.Errorf("a finished build has progress %+v", *p)
 	}
 	b, err := s.CreateBuild(ctx, "sci", r, "reg/imagehub/sci:t")
-	must(err)
-	must(s.StartBuild(ctx, b.ID))
+	must(t, err)
+	must(t, s.StartBuild(ctx, b.ID))
 	if p := progress(b.ID); p != nil {
 		t.Errorf("a build before its first step has progress %+v", *p)
 	}
-	must(s.RecordBuildStep(ctx, b.ID, 1, 4, clock))
+	must(t, s.RecordBuildStep(ctx, b.ID, 1, 4, clock))
 	clock = clock.Add(3 * time.Second)
 	if p := progress(b.ID); p == nil || p.Step != 1 || p.Steps != 4 || p.ETASeconds == nil || *p.ETASeconds != 97 {
 		t.Errorf("after one earlier build, 3 s into step 1: %+v, want step 1 of 4 and 97 s left", p)
 	}
-	must(s.FinishBuild(ctx, b.ID, BuildFailed, "", "broken"))
+	must(t, s.FinishBuild(ctx, b.ID, BuildFailed, "", "broken"))
 	build([]int{1, 1, 1, 1}, BuildFailed)
 	build([]int{5, 5, 5}, BuildSucceeded)
 	build([]int{20, 40, 50, 60}, BuildSucceeded)
 	next, err := s.CreateBuild(ctx, "sci", r, "reg/imagehub/sci:t")
-	must(err)
+	must(t, err)
 	third := next.ID
-	must(s.StartBuild(ctx, third))
-	must(s.RecordBuildStep(ctx, third, 1, 4, clock))
+	must(t, s.StartBuild(ctx, third))
+	must(t, s.RecordBuildStep(ctx, third, 1, 4, clock))
 	clock = clock.Add(7 * time.Second)
-	must(s.RecordBuildStep(ctx, third, 2, 4, clock))
+	must(t, s.RecordBuildStep(ctx, third, 2, 4, clock))
 	clock = clock.Add(5 * time.Second)
 	// Step 2's median (20+40)/2 = 30 less 5, then 40 and 50.
 	p := progress(third)
@@ -122,9 +110,9 @@ func TestBuildProgress(t *testing.T) {
 		t.Errorf("the third build, 5 s into step 2: %+v, want step 2 of 4 and 115 s left", p)
 	}
 	bs, err := s.ListBuilds(ctx, "sci")
-	must(err)
+	must(t, err)
 	active, err := s.ActiveBuilds(ctx, "sci")
-	must(err)
+	must(t, err)
 	if bs[0].Progress == nil || *bs[0].Progress.ETASeconds != 115 || active["sci"].Progress == nil || active["sci"].Progress.Step != 2 {
 		t.Errorf("ListBuilds and ActiveBuilds do not carry the progress: %+v, %+v", bs[0].Progress, active["sci"].Progress)
 	}
@@ -137,7 +125,7 @@ func TestBuildProgress(t *testing.T) {
 			t.Errorf("step %d of %d: %v, want %s", c.step, c.steps, err, c.code)
 		}
 	}
-	must(s.FinishBuild(ctx, third, BuildCancelled, "", "cancelled"))
+	must(t, s.FinishBuild(ctx, third, BuildCancelled, "", "cancelled"))
 	if err := s.RecordBuildStep(ctx, third, 3, 4, clock); ErrorCode(err) != ECONFLICT {
 		t.Errorf("a step of a finished build: %v, want ECONFLICT", err)
 	}
@@ -148,36 +136,25 @@ func TestBuildProgress(t *testing.T) {
 // 100, 10, 10 and 10 s, the newest five's median is 10 s (all six's would
 // be 55 s).
 func TestBuildProgressNewestBuilds(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "imagehub.db"), make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := openInternal(t)
 	ctx := context.Background()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 	clock := time.Date(2026, 11, 29, 6, 0, 0, 0, time.UTC)
 	s.now = func() time.Time { return clock }
-	r := Recipe{BaseImage: "r/base:1"}
-	must(s.CreateImage(ctx, &Image{DisplayName: "sci", Type: TypeCPU, Global: true, Recipe: &r}))
+	r := createSci(t, s)
 	start := func() int64 {
 		b, err := s.CreateBuild(ctx, "sci", r, "reg/imagehub/sci:t")
-		must(err)
-		must(s.StartBuild(ctx, b.ID))
-		must(s.RecordBuildStep(ctx, b.ID, 1, 1, clock))
+		must(t, err)
+		must(t, s.StartBuild(ctx, b.ID))
+		must(t, s.RecordBuildStep(ctx, b.ID, 1, 1, clock))
 		return b.ID
 	}
 	for _, secs := range []int{100, 100, 100, 10, 10, 10} {
 		id := start()
 		clock = clock.Add(time.Duration(secs) * time.Second)
-		must(s.SucceedBuild(ctx, id, "sha256:"+strings.Repeat("a", 64), nil))
+		must(t, s.SucceedBuild(ctx, id, "sha256:"+strings.Repeat("a", 64), nil))
 	}
 	b, err := s.FindBuild(ctx, start())
-	must(err)
+	must(t, err)
 	if p := b.Progress; p == nil || p.ETASeconds == nil || *p.ETASeconds != 10 {
 		t.Errorf("progress %+v, want 10 s left (the newest five builds' median)", p)
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -10,11 +9,7 @@ import (
 // TestTokenExpiry: a token with an expiry works until then and is refused
 // from then on; an expiry in the past is refused; the list shows it.
 func TestTokenExpiry(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "imagehub.db"), make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := openInternal(t)
 	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	s.now = func() time.Time { return now }
 	ctx := context.Background()
@@ -61,11 +56,7 @@ func TestTokenExpiry(t *testing.T) {
 // (lastUsedPrecision), so that a client calling many times a second does
 // not write the database each time.
 func TestTokenLastUsed(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "imagehub.db"), make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := openInternal(t)
 	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	s.now = func() time.Time { return now }
 	ctx := context.Background()

@@ -104,6 +104,20 @@ func TestJobsOnRealCluster(t *testing.T) {
 		return workerspec.Spec{BuildID: id, BaseImage: "busybox", Target: "registry.test/" + target,
 			PushAuth: &remote.Auth{Username: "push", Password: "secret"}}
 	}
+	// startSlow starts a build whose worker runs until it is stopped, and
+	// waits until the worker has said it builds.
+	startSlow := func(t *testing.T, id int64) queue.Job {
+		t.Helper()
+		job, err := r.Start(ctx, spec(id, "slow"), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		go io.Copy(io.Discard, job.Output())
+		if ev := <-job.Events(); ev.Phase != workerspec.PhaseBuilding {
+			t.Fatalf("first event %+v", ev)
+		}
+		return job
+	}
 
 	// The queue's builds are numbered from 1; the runner's own cases use
 	// 101 and up, so that their Jobs' names do not meet.
@@ -148,14 +162,7 @@ func TestJobsOnRealCluster(t *testing.T) {
 	})
 
 	t.Run("cancel", func(t *testing.T) {
-		job, err := r.Start(ctx, spec(103, "slow"), t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		go io.Copy(io.Discard, job.Output())
-		if ev := <-job.Events(); ev.Phase != workerspec.PhaseBuilding {
-			t.Fatalf("first event %+v", ev)
-		}
+		job := startSlow(t, 103)
 		start := time.Now()
 		job.Cancel()
 		for range job.Events() {
@@ -173,14 +180,7 @@ func TestJobsOnRealCluster(t *testing.T) {
 
 	t.Run("reap", func(t *testing.T) {
 		// A Job left by a server that crashed: a new runner reaps it.
-		job, err := r.Start(ctx, spec(104, "slow"), t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		go io.Copy(io.Discard, job.Output())
-		if ev := <-job.Events(); ev.Phase != workerspec.PhaseBuilding {
-			t.Fatalf("first event %+v", ev)
-		}
+		job := startSlow(t, 104)
 		restarted := &Runner{Client: client, Namespace: testNamespace}
 		if err := restarted.Reap(ctx, 104, t.TempDir()); err != nil {
 			t.Fatal(err)
@@ -218,14 +218,7 @@ func TestJobsOnRealCluster(t *testing.T) {
 
 	t.Run("sweep", func(t *testing.T) {
 		// A Job whose build the restarted server does not know as running.
-		job, err := r.Start(ctx, spec(105, "slow"), t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		go io.Copy(io.Discard, job.Output())
-		if ev := <-job.Events(); ev.Phase != workerspec.PhaseBuilding {
-			t.Fatalf("first event %+v", ev)
-		}
+		job := startSlow(t, 105)
 		restarted := &Runner{Client: client, Namespace: testNamespace}
 		if err := restarted.Sweep(ctx, func(int64) bool { return false }); err != nil {
 			t.Fatal(err)
